@@ -1,0 +1,41 @@
+# riskmodel — run `make help` for the targets.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+SAMPLE := data/sample
+DEMO := .riskmodel/demo
+
+.DEFAULT_GOAL := help
+.PHONY: help install test demo lint bench sample clean
+
+help: ## list targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "%-10s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml requirements.lock
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c requirements.lock -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP) ## create .venv and install riskmodel with its dev tools (pinned by requirements.lock)
+
+test: install ## run the test suite (scale benchmarks excluded)
+	$(BIN)/python -m pytest -m "not bench" -q
+
+demo: install ## validate the committed sample, train and evaluate on it (embedded MLflow)
+	$(BIN)/riskmodel demo --data $(SAMPLE) --workdir $(DEMO)
+
+lint: install ## ruff and mypy
+	$(BIN)/ruff check riskmodel features tests
+	$(BIN)/ruff format --check riskmodel features tests
+	$(BIN)/mypy riskmodel features
+
+bench: install ## scale benchmarks: print time and peak memory
+	$(BIN)/python -m pytest -m bench -q -s
+
+sample: install ## regenerate the committed sample (20k declarations, seed 7)
+	$(BIN)/riskmodel sample --out $(SAMPLE) --declarations 20000 --seed 7
+
+clean: ## remove the venv, MLflow stores and generated output
+	rm -rf $(VENV) .riskmodel mlflow.db mlruns mlartifacts .pytest_cache .mypy_cache .ruff_cache
