@@ -1,0 +1,465 @@
+"""The notebook API: every command of the CLI is one call here (no printing, no exiting).
+
+``train``, ``evaluate``, ``tune``, ``promote``, ``sample``, ``validate``, ``features`` return
+dataclasses or frames; progress goes to an optional ``progress(message)`` callback so the CLI
+can show a status line. Domain errors are :class:`riskmodel.errors.RiskError` subclasses with
+their exit code.
+
+Metrics JSON (``metrics_out``): one flat object, written atomically, holding the model's
+metrics under the design's names (``test_precision_at_5pct``, ``valid_pr_auc``...) and each
+baseline's under ``<baseline>_<name>`` (``rules_test_precision_at_5pct``), exactly the metric
+names of the MLflow run. Undefined values (e.g. PR-AUC without a seizure) are ``null``.
+
+Which declarations ``evaluate`` scores: those declared at or after the model's test start
+(``meta["split"]["test_start"]``, the first day the model never saw, not even for early
+stopping or calibration). DATA may hold the training history too; it is used for the
+point-in-time features of the scored declarations, and only the declarations from the test
+start on are scored and counted.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import tempfile
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from features.atomic import write_text_atomic
+from riskmodel.errors import ModelError, UsageError
+
+if TYPE_CHECKING:
+    from features.io import LoadResult
+
+    from features.sources import Sources
+    from riskmodel.config import ExperimentConfig
+    from riskmodel.evaluate import Evaluation
+    from riskmodel.model import RiskModel
+
+Progress = Callable[[str], None]
+REQUIRED_DECLARATION_COLUMNS: tuple[str, ...] = (
+    "declaration_id",
+    "declared_at",
+    "importer_id",
+    "hs_code",
+)
+INPUT_EXAMPLE_ROWS = 5
+
+
+def _say(progress: Progress | None, message: str) -> None:
+    if progress is not None:
+        progress(message)
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """A finished training run: where it is logged and what it measured."""
+
+    run_id: str
+    experiment_id: str
+    tracking_uri: str
+    model_uri: str
+    registered_name: str | None
+    version: int | None
+    metrics: dict[str, float]
+    baselines: dict[str, dict[str, float]]
+    evaluation: Evaluation | None = field(default=None, repr=False)
+    model: RiskModel | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
+class EvaluateResult:
+    """A model's metrics on a DATA directory's newest declarations, beside the baselines."""
+
+    model_uri: str
+    metrics: dict[str, float]
+    baselines: dict[str, dict[str, float]]
+    scored: int
+    test_start: pd.Timestamp
+    evaluation: Evaluation | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
+class TuneResult:
+    """A tuning study: the parent run, the best parameters and the config written."""
+
+    run_id: str
+    best_value: float
+    best_params: dict[str, Any]
+    config_path: Path
+    trials: int
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def _load_config(config: Path | str | ExperimentConfig) -> tuple[ExperimentConfig, Path | None]:
+    from riskmodel.config import ExperimentConfig, load_config
+
+    if isinstance(config, ExperimentConfig):
+        return config, None
+    return load_config(Path(config)), Path(config)
+
+
+def _read(data: Path, mapping: Path | None) -> LoadResult:
+    from features.io import read_sources
+    from features.mapping import load_mapping
+
+    if not Path(data).is_dir():
+        raise UsageError(f"DATA directory {data} does not exist or is not a directory")
+    mapping_obj = load_mapping(Path(mapping)) if mapping is not None else None
+    return read_sources(Path(data), mapping=mapping_obj)
+
+
+def _read_truth(data: Path, truth: Path | None) -> pd.DataFrame | None:
+    """The generator's truth (for truth metrics only; no feature ever reads it)."""
+    path = Path(truth) if truth is not None else Path(data) / "truth" / "truth.parquet"
+    if truth is not None and not path.is_file():
+        raise UsageError(f"truth file {path} does not exist")
+    return pd.read_parquet(path) if path.is_file() else None
+
+
+def _rows(sources: Sources) -> dict[str, int]:
+    from features.sources import SOURCE_NAMES
+
+    return {
+        name: len(frame) for name in SOURCE_NAMES if (frame := getattr(sources, name)) is not None
+    }
+
+
+def _flat_metrics(
+    metrics: Mapping[str, Any], baselines: Mapping[str, Mapping[str, Any]]
+) -> dict[str, float | None]:
+    """Model metrics by name, each baseline's as ``<baseline>_<name>``; NaN becomes None."""
+    from riskmodel.tracking import baseline_metric_name
+
+    flat: dict[str, Any] = dict(metrics)
+    for baseline, values in baselines.items():
+        flat.update({baseline_metric_name(baseline, k): v for k, v in values.items()})
+    return {
+        k: (None if v is None or (isinstance(v, float) and not math.isfinite(v)) else float(v))
+        for k, v in flat.items()
+    }
+
+
+def write_metrics(
+    path: Path, metrics: Mapping[str, Any], baselines: Mapping[str, Mapping[str, Any]]
+) -> None:
+    """Write the flat metrics JSON (see module doc) atomically: temp file, then os.replace."""
+    document = _flat_metrics(metrics, baselines)
+    write_text_atomic(Path(path), json.dumps(document, indent=2, sort_keys=True) + "\n")
+
+
+def _figures(evaluation: Evaluation, model: RiskModel) -> dict[str, Any]:
+    """The run's plots from an Evaluation (PR curve, hit rate at budget, calibration, gain)."""
+    from riskmodel import plots
+
+    figures: dict[str, Any] = {}
+    curves = getattr(evaluation, "pr_curves", None)
+    if curves:
+        figures["pr_curve"] = plots.pr_curve_figure(curves)
+    gain = getattr(evaluation, "gain", None)
+    if gain is not None and len(gain):
+        figures["gain_at_budget"] = plots.gain_figure(gain)
+    reliability = getattr(evaluation, "reliability", None)
+    if reliability is not None and len(reliability):
+        figures["calibration"] = plots.calibration_figure(reliability)
+    importance = model.booster.feature_importance(importance_type="gain")
+    names = model.booster.feature_name()
+    figures["importance"] = plots.importance_figure(pd.Series(importance, index=names))
+    return figures
+
+
+def _catalogue(model: RiskModel) -> pd.DataFrame | None:
+    """The feature catalogue of the model's features (name, group, plain-language text)."""
+    try:
+        from features.catalogue import catalogue_frame
+    except ImportError:
+        return None
+    return catalogue_frame(model.booster.feature_name())
+
+
+# ----------------------------------------------------------------------------- commands
+
+
+def train(
+    config: Path | str | ExperimentConfig,
+    *,
+    data: Path | None = None,
+    mapping: Path | None = None,
+    tracking_uri: str | None = None,
+    metrics_out: Path | None = None,
+    progress: Progress | None = None,
+) -> TrainResult:
+    """Train from an experiment config, evaluate against the baselines, log and register.
+
+    Steps: read DATA (any row problem stops training), build the point-in-time table, split
+    by time, fit LightGBM + calibration, evaluate (truth metrics from DATA/truth/truth.parquet
+    when present), fit the scoring feature state on all of DATA, log everything to MLflow and
+    register a new version under ``[tracking] register_as`` (empty: not registered).
+    """
+    from features.table import FeaturePipeline, build_table
+
+    from riskmodel import tracking
+    from riskmodel.evaluate import evaluate_model
+    from riskmodel.split import make_split
+    from riskmodel.train import fit_model
+
+    cfg, config_file = _load_config(config)
+    cfg = cfg.with_overrides(data=data, mapping=mapping)
+    _say(progress, f"reading {cfg.data.path}")
+    loaded = _read(cfg.data.path, cfg.data.mapping)
+    loaded.raise_on_problems()
+    sources = loaded.sources
+    _say(progress, "building the point-in-time table")
+    table = build_table(sources, exclude=cfg.features.exclude)
+    split = make_split(table, cfg.split)
+    _say(progress, "fitting the scoring feature state")
+    pipeline = FeaturePipeline(exclude=cfg.features.exclude).fit(sources)
+    _say(progress, "fitting LightGBM and the calibrator")
+    model = fit_model(table, config=cfg, split=split, pipeline=pipeline)
+    _say(progress, "evaluating against the baselines")
+    evaluation = evaluate_model(
+        model,
+        table,
+        split=split,
+        truth=_read_truth(cfg.data.path, None),
+        rules=_rules(cfg.data.path),
+    )
+    metrics, baselines = dict(evaluation.metrics), dict(evaluation.baselines)
+    _say(progress, "logging to MLflow")
+    figures = _figures(evaluation, model)
+    tables = {"reliability": evaluation.reliability}
+    catalogue = _catalogue(model)
+    if catalogue is not None:
+        tables["feature_catalogue"] = catalogue
+    with tempfile.TemporaryDirectory(prefix="riskmodel-train-") as tmp:
+        folder = Path(tmp) / "risk_model"
+        model.save(folder)
+        logged = tracking.log_training_run(
+            experiment=cfg.tracking.experiment,
+            tracking_uri=tracking_uri,
+            register_as=cfg.tracking.register_as or None,
+            run_name=config_file.stem if config_file is not None else None,
+            model_folder=folder,
+            input_example=sources.declarations.head(INPUT_EXAMPLE_ROWS).reset_index(drop=True),
+            required_columns=REQUIRED_DECLARATION_COLUMNS,
+            config_file=config_file,
+            config_dict=cfg.to_dict(),
+            params={"split." + k: v for k, v in split.to_dict().items()},
+            fingerprints=tracking.data_fingerprints(sources.files, _rows(sources)),
+            metrics=metrics,
+            baselines=baselines,
+            figures=figures,
+            tables=tables,
+        )
+    for figure in figures.values():
+        figure.clf()
+    if metrics_out is not None:
+        write_metrics(metrics_out, metrics, baselines)
+    return TrainResult(
+        run_id=logged.run_id,
+        experiment_id=logged.experiment_id,
+        tracking_uri=logged.tracking_uri,
+        model_uri=(
+            f"models:/{logged.registered_name}/{logged.version}"
+            if logged.version is not None
+            else logged.model_uri
+        ),
+        registered_name=logged.registered_name,
+        version=logged.version,
+        metrics=metrics,
+        baselines=baselines,
+        evaluation=evaluation,
+        model=model,
+    )
+
+
+def _rules(data: Path) -> Any:
+    """The administration's legacy rules (DATA/rules.toml) when present, else None."""
+    path = Path(data) / "rules.toml"
+    if not path.is_file():
+        return None
+    from riskmodel.rules import load_rules
+
+    return load_rules(path)
+
+
+def evaluate(
+    model: str,
+    data: Path,
+    *,
+    mapping: Path | None = None,
+    truth: Path | None = None,
+    tracking_uri: str | None = None,
+    metrics_out: Path | None = None,
+    progress: Progress | None = None,
+) -> EvaluateResult:
+    """Score DATA's declarations from the model's test start on and measure them.
+
+    See the module doc for which declarations are scored. The features are built point in
+    time from all of DATA with the model's own feature parameters.
+    """
+    from features.table import build_table
+
+    from riskmodel.evaluate import evaluate_model
+    from riskmodel.split import TimeSplit
+    from riskmodel.tracking import load_risk_model
+
+    _say(progress, f"loading {model}")
+    risk_model = load_risk_model(model, tracking_uri=tracking_uri)
+    split_meta = risk_model.meta.get("split")
+    if not split_meta:
+        raise ModelError(f"model {model!r}: meta.json has no 'split'; cannot tell its test start")
+    split = TimeSplit.from_dict(split_meta)
+    _say(progress, f"reading {data}")
+    loaded = _read(data, mapping)
+    loaded.raise_on_problems()
+    table = build_table(loaded.sources, **risk_model.pipeline.params())
+    scored = int(split.period_mask(table, "test").sum())
+    if scored == 0:
+        newest = table["declared_at"].max() if len(table) else None
+        raise UsageError(
+            f"{data}: no declaration on or after the model's test start "
+            f"{split.test_start:%Y-%m-%d}; newest declared_at is {newest}"
+        )
+    _say(progress, f"scoring {scored} declarations")
+    evaluation = evaluate_model(
+        risk_model,
+        table,
+        split=split,
+        truth=_read_truth(data, truth),
+        rules=_rules(data),
+        periods=("test",),
+    )
+    metrics, baselines = dict(evaluation.metrics), dict(evaluation.baselines)
+    if metrics_out is not None:
+        write_metrics(metrics_out, metrics, baselines)
+    return EvaluateResult(
+        model_uri=model,
+        metrics=metrics,
+        baselines=baselines,
+        scored=scored,
+        test_start=split.test_start,
+        evaluation=evaluation,
+    )
+
+
+def promote(
+    *,
+    version: int,
+    alias: str = "champion",
+    name: str = "seizure-risk",
+    tracking_uri: str | None = None,
+) -> None:
+    """Point ``models:/<name>@<alias>`` at a registered version."""
+    from riskmodel.tracking import promote as set_alias
+
+    set_alias(version, alias=alias, name=name, tracking_uri=tracking_uri)
+
+
+def tune(
+    config: Path | str,
+    *,
+    trials: int,
+    data: Path | None = None,
+    mapping: Path | None = None,
+    tracking_uri: str | None = None,
+    out: Path | None = None,
+    seed: int = 0,
+    progress: Progress | None = None,
+) -> TuneResult:
+    """Optuna over LightGBM parameters on rolling folds inside the training period.
+
+    Writes the base config with the best parameters to ``out`` (default
+    ``experiments/<config name>-tuned.toml``). See :mod:`riskmodel.tune`.
+    """
+    from riskmodel.tune import run_study
+
+    cfg, config_file = _load_config(config)
+    cfg = cfg.with_overrides(data=data, mapping=mapping)
+    name = config_file.stem if config_file is not None else "experiment"
+    target = Path(out) if out is not None else Path("experiments") / f"{name}-tuned.toml"
+    _say(progress, f"reading {cfg.data.path}")
+    loaded = _read(cfg.data.path, cfg.data.mapping)
+    loaded.raise_on_problems()
+    study = run_study(
+        cfg,
+        loaded.sources,
+        trials=trials,
+        seed=seed,
+        out=target,
+        tracking_uri=tracking_uri,
+        run_name=f"tune-{name}",
+        progress=progress,
+    )
+    return TuneResult(
+        run_id=study.run_id,
+        best_value=study.best_value,
+        best_params=study.best_params,
+        config_path=target,
+        trials=trials,
+    )
+
+
+def sample(
+    out: Path, *, declarations: int = 20_000, seed: int = 7, layout: str = "contract"
+) -> Any:
+    """Generate a synthetic world into ``out`` (see :mod:`riskmodel.world`)."""
+    from riskmodel.world import write_world
+
+    return write_world(Path(out), declarations=declarations, seed=seed, layout=layout)
+
+
+def validate(data: Path, *, mapping: Path | None = None) -> LoadResult:
+    """Check every source of DATA against the contract; the result lists each problem."""
+    return _read(Path(data), mapping)
+
+
+def features(
+    data: Path,
+    *,
+    out: Path | None = None,
+    mapping: Path | None = None,
+    progress: Progress | None = None,
+) -> pd.DataFrame:
+    """The point-in-time training table of DATA (written atomically to ``out`` if given)."""
+    from features.table import build_table
+
+    from features.atomic import atomic_path
+
+    _say(progress, f"reading {data}")
+    loaded = _read(Path(data), mapping)
+    loaded.raise_on_problems()
+    _say(progress, "building the point-in-time table")
+    table = build_table(loaded.sources)
+    if out is not None:
+        with atomic_path(Path(out)) as tmp:
+            table.to_parquet(tmp, index=False)
+    return table
+
+
+def describe(sources: Sources) -> str:
+    """A short summary of a DATA directory: rows per source, dates, inspected and seized share."""
+    rows = _rows(sources)
+    declarations = sources.declarations
+    lines = [", ".join(f"{name}: {count} rows" for name, count in rows.items())]
+    if len(declarations):
+        lines.append(
+            f"declared_at from {declarations['declared_at'].min()} "
+            f"to {declarations['declared_at'].max()}"
+        )
+    labels = sources.labels
+    if labels is not None and len(declarations) and "inspected" in labels.columns:
+        inspected = labels["inspected"].fillna(False).astype(bool)
+        seized = (
+            labels.loc[inspected, "seized"].fillna(False).astype(bool) if inspected.any() else None
+        )
+        lines.append(f"inspected share: {inspected.sum() / len(declarations):.2%}")
+        if seized is not None and len(seized):
+            lines.append(f"seizure rate among inspected: {seized.mean():.2%}")
+    return "\n".join(lines)

@@ -1,0 +1,66 @@
+"""The MLflow pyfunc (models-from-code): raw declarations in, RiskModel scores out."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pandas as pd
+import pytest
+
+from riskmodel import api
+
+if TYPE_CHECKING:
+    from conftest import EmbeddedTraining, PastAndFuture
+
+
+@pytest.fixture(scope="module")
+def served(embedded_training: EmbeddedTraining):  # type: ignore[no-untyped-def]
+    import mlflow
+
+    mlflow.set_tracking_uri(embedded_training.tracking_uri)
+    return mlflow.pyfunc.load_model(embedded_training.first.model_uri)
+
+
+def test_pyfunc_scores_raw_declarations_as_the_risk_model_does(
+    served, embedded_training: EmbeddedTraining, past_and_future: PastAndFuture
+) -> None:
+    from features.sources import Sources
+
+    raw = past_and_future.future_declarations
+    scores = served.predict(raw)
+    typed = api.validate(past_and_future.future).sources.declarations
+    expected = embedded_training.first.model.predict(Sources(declarations=typed))  # type: ignore[union-attr]
+    assert list(scores.columns[:2]) == ["declaration_id", "risk_score"]
+    assert scores["declaration_id"].tolist() == raw["declaration_id"].tolist()
+    pd.testing.assert_series_equal(
+        scores["risk_score"].reset_index(drop=True),
+        expected["risk_score"].reset_index(drop=True),
+        check_exact=True,
+    )
+    assert scores["risk_score"].between(0.0, 1.0).all()
+
+
+def test_signature_requires_only_the_contract_required_columns(served) -> None:
+    inputs = {spec.name: spec.required for spec in served.metadata.get_input_schema().inputs}
+    required = {name for name, needed in inputs.items() if needed}
+    assert required == {"declaration_id", "declared_at", "importer_id", "hs_code"}
+    assert served.metadata.get_output_schema().input_names() == ["declaration_id", "risk_score"]
+
+
+def test_a_request_without_a_required_column_is_refused(
+    served, past_and_future: PastAndFuture
+) -> None:
+    from mlflow.exceptions import MlflowException
+
+    raw = past_and_future.future_declarations.head(3).drop(columns=["hs_code"])
+    with pytest.raises(MlflowException, match="hs_code"):
+        served.predict(raw)
+
+
+def test_a_row_violating_the_contract_is_named_with_row_and_column(
+    served, past_and_future: PastAndFuture
+) -> None:
+    raw = past_and_future.future_declarations.head(3).copy()
+    raw.loc[1, "gross_weight_kg"] = -5.0
+    with pytest.raises(Exception, match=r"row 2.*gross_weight_kg|gross_weight_kg.*row 2"):
+        served.predict(raw)
