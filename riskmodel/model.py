@@ -1,0 +1,192 @@
+"""RiskModel: the fitted feature state, the LightGBM booster and the calibrator, as one unit.
+
+A saved model is a folder an auditor can read, with no pickles:
+
+- ``feature_state/`` — :meth:`FeaturePipeline.save` (Parquet + JSON);
+- ``model.txt`` — the booster in LightGBM's own text format (only the trees up to the best
+  iteration, so a loaded model predicts exactly what the in-process one did);
+- ``calibrator.json`` — :meth:`Calibrator.to_dict`;
+- ``meta.json`` — feature names, categorical features, training cutoff, split, config
+  snapshot, data fingerprint; written last, so a folder without it is incomplete.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from riskmodel.calibrate import Calibrator
+from riskmodel.errors import ModelError
+
+if TYPE_CHECKING:
+    import lightgbm
+    from features.table import FeaturePipeline
+
+    from features.sources import Sources
+
+__all__ = ["MODEL_FILES", "RiskModel", "model_matrix"]
+
+MODEL_FILES = ("feature_state", "model.txt", "calibrator.json", "meta.json")
+
+
+def model_matrix(
+    features: pd.DataFrame,
+    feature_names: list[str],
+    categorical: list[str],
+    *,
+    where: str = "input",
+) -> pd.DataFrame:
+    """The frame LightGBM sees: exactly ``feature_names``, categoricals as ``category``,
+    everything else ``float64`` (nullable values become NaN).
+
+    A missing column is a :class:`ModelError` naming the columns.
+    """
+    missing = [c for c in feature_names if c not in features.columns]
+    if missing:
+        raise ModelError(
+            f"{where}: the model needs feature column(s) {missing} that are absent; "
+            f"found {len(features.columns)} column(s)"
+        )
+    cats = set(categorical)
+    out: dict[str, Any] = {}
+    for name in feature_names:
+        col = features[name]
+        if name in cats:
+            out[name] = (
+                col if isinstance(col.dtype, pd.CategoricalDtype) else col.astype("category")
+            )
+        elif isinstance(col.dtype, pd.CategoricalDtype) or col.dtype == object:
+            raise ModelError(
+                f"{where}: column '{name}' must be numeric for the model, found {col.dtype}"
+            )
+        else:
+            try:
+                out[name] = col.astype("Float64").to_numpy(dtype=float, na_value=np.nan)
+            except (TypeError, ValueError) as exc:
+                raise ModelError(
+                    f"{where}: column '{name}' must be numeric, found {col.dtype}: {exc}"
+                ) from None
+    return pd.DataFrame(out, index=features.index)
+
+
+@dataclass
+class RiskModel:
+    """Feature pipeline + LightGBM booster + calibrator, with the metadata to audit them."""
+
+    pipeline: FeaturePipeline
+    booster: lightgbm.Booster
+    calibrator: Calibrator
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def feature_names(self) -> list[str]:
+        """Features in the order the booster expects them."""
+        return list(self.meta["feature_names"])
+
+    @property
+    def categorical_features(self) -> list[str]:
+        """Features passed to LightGBM as native categoricals."""
+        return list(self.meta["categorical_features"])
+
+    def matrix(self, features: pd.DataFrame) -> pd.DataFrame:
+        """The model input for a feature frame (see :func:`model_matrix`)."""
+        return model_matrix(features, self.feature_names, self.categorical_features)
+
+    def raw_margin_table(self, features: pd.DataFrame) -> np.ndarray:
+        """Log-odds for the rows of a feature frame (e.g. a point-in-time training table)."""
+        if len(features) == 0:
+            return np.zeros(0, dtype=float)
+        return np.asarray(self.booster.predict(self.matrix(features), raw_score=True), float)
+
+    def predict_table(self, features: pd.DataFrame) -> np.ndarray:
+        """Calibrated seizure probabilities for the rows of a feature frame."""
+        return self.calibrator.transform(self.raw_margin_table(features))
+
+    def features(self, sources: Sources) -> pd.DataFrame:
+        """Features of new declarations from the fitted pipeline (input row order)."""
+        features = self.pipeline.transform(sources)
+        if len(features) != len(sources.declarations):
+            raise ModelError(
+                f"feature pipeline returned {len(features)} row(s) for "
+                f"{len(sources.declarations)} declaration(s)"
+            )
+        return features
+
+    def raw_margin(self, sources: Sources) -> np.ndarray:
+        """Log-odds for new declarations."""
+        return self.raw_margin_table(self.features(sources))
+
+    def predict(self, sources: Sources) -> pd.DataFrame:
+        """``declaration_id`` and calibrated ``risk_score`` for new declarations, input order."""
+        score = self.calibrator.transform(self.raw_margin(sources))
+        return pd.DataFrame(
+            {
+                "declaration_id": sources.declarations["declaration_id"].to_numpy(),
+                "risk_score": score,
+            }
+        )
+
+    def save(self, folder: Path | str) -> None:
+        """Write the model folder (see module doc); ``folder`` must be new or empty."""
+        folder = Path(folder)
+        if folder.exists() and any(folder.iterdir()):
+            raise ModelError(f"{folder}: refusing to save a model into a non-empty folder")
+        folder.mkdir(parents=True, exist_ok=True)
+        self.pipeline.save(folder / "feature_state")
+        self.booster.save_model(str(folder / "model.txt"))
+        (folder / "calibrator.json").write_text(
+            json.dumps(self.calibrator.to_dict(), indent=2), encoding="utf-8"
+        )
+        (folder / "meta.json").write_text(
+            json.dumps(self.meta, indent=2, default=str), encoding="utf-8"
+        )
+
+    @classmethod
+    def load(cls, folder: Path | str) -> RiskModel:
+        """Read a model folder; a missing or corrupt part is a :class:`ModelError`."""
+        import lightgbm
+        from features.table import FeaturePipeline
+
+        folder = Path(folder)
+        if not folder.is_dir():
+            raise ModelError(f"{folder}: model folder not found")
+        missing = [name for name in MODEL_FILES if not (folder / name).exists()]
+        if missing:
+            raise ModelError(f"{folder}: incomplete model folder, missing {missing}")
+        try:
+            meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
+            if not isinstance(meta, dict) or "feature_names" not in meta:
+                raise ValueError("expected an object with 'feature_names'")
+        except (OSError, ValueError) as exc:
+            raise ModelError(f"{folder / 'meta.json'}: unreadable model metadata: {exc}") from None
+        try:
+            cal_state = json.loads((folder / "calibrator.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise ModelError(f"{folder / 'calibrator.json'}: unreadable: {exc}") from None
+        try:
+            calibrator = Calibrator.from_dict(cal_state)
+        except ModelError as exc:
+            raise ModelError(f"{folder / 'calibrator.json'}: {exc}") from None
+        try:
+            booster = lightgbm.Booster(model_file=str(folder / "model.txt"))
+        except (lightgbm.basic.LightGBMError, OSError, ValueError) as exc:
+            raise ModelError(f"{folder / 'model.txt'}: not a LightGBM model: {exc}") from None
+        if booster.feature_name() != list(meta["feature_names"]):
+            raise ModelError(
+                f"{folder}: model.txt features {booster.feature_name()} differ from "
+                f"meta.json feature_names {meta['feature_names']}"
+            )
+        try:
+            pipeline = FeaturePipeline.load(folder / "feature_state")
+        except ModelError:
+            raise
+        except Exception as exc:
+            raise ModelError(
+                f"{folder / 'feature_state'}: cannot load feature state: {exc}"
+            ) from exc
+        return cls(pipeline=pipeline, booster=booster, calibrator=calibrator, meta=meta)
