@@ -36,6 +36,7 @@ import pandas as pd
 from riskmodel.errors import ConfigError
 
 __all__ = [
+    "DEFAULT_PERIOD_DAYS",
     "LIGHTGBM_PARAMS",
     "DataConfig",
     "ExperimentConfig",
@@ -80,6 +81,8 @@ LIGHTGBM_PARAMS: dict[str, tuple[type, float | None, bool]] = {
     "metric": (str, None, True),
 }
 
+DEFAULT_PERIOD_DAYS = 120
+
 _DEFAULT_PARAMS: dict[str, Any] = {
     "learning_rate": 0.05,
     "num_leaves": 31,
@@ -113,9 +116,9 @@ class SplitConfig:
     """
 
     valid_start: pd.Timestamp | None = None
-    valid_days: int | None = None
+    valid_days: int | None = 120
     test_start: pd.Timestamp | None = None
-    test_days: int | None = None
+    test_days: int | None = 120
     label_delay_days: int = 14
 
 
@@ -365,13 +368,19 @@ def _parse_split(values: Mapping[str, Any], source: str) -> SplitConfig:
                 f"{source}: [split] give either '{period}_start' or '{period}_days', not both"
             )
         if f"{period}_start" not in out and f"{period}_days" not in out:
-            raise ConfigError(f"{source}: [split] missing key '{period}_start' or '{period}_days'")
+            out[f"{period}_days"] = DEFAULT_PERIOD_DAYS
     if "valid_start" in out and "test_start" in out and out["valid_start"] >= out["test_start"]:
         raise ConfigError(
             f"{source}: [split] 'valid_start' ({_date_str(out['valid_start'])}) must be before "
             f"'test_start' ({_date_str(out['test_start'])})"
         )
-    return SplitConfig(**out)
+    return SplitConfig(
+        valid_start=out.get("valid_start"),
+        valid_days=out.get("valid_days"),
+        test_start=out.get("test_start"),
+        test_days=out.get("test_days"),
+        label_delay_days=out.get("label_delay_days", SplitConfig.label_delay_days),
+    )
 
 
 def _parse_features(values: Mapping[str, Any], source: str) -> FeaturesConfig:
