@@ -229,6 +229,7 @@ def train(
         split=split,
         truth=_read_truth(cfg.data.path, None),
         rules=_rules(cfg.data.path),
+        declarations=sources.declarations,
     )
     metrics, baselines = dict(evaluation.metrics), dict(evaluation.baselines)
     _say(progress, "logging to MLflow")
@@ -289,6 +290,20 @@ def _rules(data: Path) -> Any:
     return load_rules(path)
 
 
+def _pipeline_params(model: RiskModel) -> dict[str, Any]:
+    """The feature parameters the model was trained with (so the table matches its features)."""
+    params = {
+        name: getattr(model.pipeline, name)
+        for name in ("windows", "smoothing", "exclude")
+        if hasattr(model.pipeline, name)
+    }
+    if "exclude" not in params:
+        params["exclude"] = tuple(
+            model.meta.get("config", {}).get("features", {}).get("exclude", ())
+        )
+    return params
+
+
 def evaluate(
     model: str,
     data: Path,
@@ -319,7 +334,7 @@ def evaluate(
     _say(progress, f"reading {data}")
     loaded = _read(data, mapping)
     loaded.raise_on_problems()
-    table = build_table(loaded.sources, **risk_model.pipeline.params())
+    table = build_table(loaded.sources, **_pipeline_params(risk_model))
     scored = int(split.period_mask(table, "test").sum())
     if scored == 0:
         newest = table["declared_at"].max() if len(table) else None
@@ -334,6 +349,7 @@ def evaluate(
         split=split,
         truth=_read_truth(data, truth),
         rules=_rules(data),
+        declarations=loaded.sources.declarations,
         periods=("test",),
     )
     metrics, baselines = dict(evaluation.metrics), dict(evaluation.baselines)

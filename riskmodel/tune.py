@@ -29,6 +29,8 @@ if TYPE_CHECKING:
 
     from features.sources import Sources
     from riskmodel.config import ExperimentConfig
+    from riskmodel.model import RiskModel
+    from riskmodel.split import TimeSplit
 
 Progress = Callable[[str], None]
 N_FOLDS = 3
@@ -59,22 +61,17 @@ def suggest_params(trial: optuna.Trial) -> dict[str, Any]:
     }
 
 
-def precision_at(scores: np.ndarray, seized: np.ndarray, budget: float) -> float:
-    """Share of seizures among the top ``budget`` share of rows (at least one row)."""
-    k = max(1, int(np.floor(budget * len(scores))))
-    top = np.argsort(-scores, kind="stable")[:k]
-    return float(seized[top].mean())
-
-
-def score_fold(model: Any, table: pd.DataFrame, fold: Any) -> dict[str, float]:
+def score_fold(model: RiskModel, table: pd.DataFrame, fold: TimeSplit) -> dict[str, float]:
     """PR-AUC and precision at 5 % of a fitted model on a fold's labelled scoring window."""
     from sklearn.metrics import average_precision_score
 
+    from riskmodel.evaluate import precision_at
+
     rows = table[fold.test_mask(table, labelled=True)]
-    seized = rows["seized"].fillna(False).to_numpy(dtype=bool)
-    scores = model.predict_table(rows)["risk_score"].to_numpy(dtype=float)
+    seized = rows["seized"].astype("boolean").fillna(False).to_numpy(dtype=float)
+    scores = model.predict_table(rows)
     pr_auc = float(average_precision_score(seized, scores)) if seized.any() else float("nan")
-    return {"pr_auc": pr_auc, "precision_at_5pct": precision_at(scores, seized, TUNE_BUDGET)}
+    return {"pr_auc": pr_auc, "precision_at_5pct": precision_at(seized, scores, TUNE_BUDGET)}
 
 
 def run_study(
@@ -112,7 +109,22 @@ def run_study(
         experiment=config.tracking.experiment,
         tracking_uri=tracking_uri,
         run_name=run_name,
-        params={**base, "tune.trials": trials, "tune.seed": seed, "tune.folds": len(folds)},
+        params={
+            **base,
+            "tune.trials": trials,
+            "tune.seed": seed,
+            "tune.objective": "mean_pr_auc",
+            "tune.train_cutoff": split.train_cutoff.isoformat(),
+            **{
+                f"tune.fold{k}.{key}": value
+                for k, f in enumerate(folds)
+                for key, value in {
+                    "valid_start": f.valid_start.isoformat(),
+                    "test_start": f.test_start.isoformat(),
+                    "end": None if f.end is None else f.end.isoformat(),
+                }.items()
+            },
+        },
     ) as parent:
 
         def objective(trial: optuna.Trial) -> float:

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import pandas as pd
 import pytest
 
 from riskmodel import api
@@ -48,3 +49,7 @@ def test_tune_logs_nested_trials_and_writes_a_loadable_tuned_config(
     best = max(child.data.metrics["mean_pr_auc"] for child in children)
     assert best == pytest.approx(result.best_value)
     assert parent.data.metrics["best_mean_pr_auc"] == pytest.approx(result.best_value)
+    params = parent.data.params
+    ends = [v for k, v in params.items() if k.startswith("tune.fold") and k.endswith(".end")]
+    assert len(ends) == 3
+    assert max(pd.Timestamp(e) for e in ends) <= pd.Timestamp(params["tune.train_cutoff"])
