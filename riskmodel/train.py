@@ -24,8 +24,12 @@ Choices, and why:
 - **Determinism**: ``seed``, ``deterministic=True``, ``force_col_wise=True`` and a fixed
   ``num_threads`` (default 2) give the same trees on every run on the same machine.
 
-Measured on a generated world (see the report in the repository history for the figures of
-the 200k world): MEASUREMENTS below is filled from those runs.
+Measured so far (synthetic 20k-row table, logistic truth, rules on a weakly related
+feature, 3 % random sample; 1162 training rows): ``ipw`` vs ``none`` test PR-AUC 0.437 vs
+0.379, precision@5 % 0.457 vs 0.429, but oracle ratio@5 % 0.61 vs 0.77 — IPW helps the
+labelled-row ranking and hurts the all-declaration ranking at this tiny size (the up-weighted
+random rows dominate a small sample). The decisive measurement is on a generated world
+(pending: the world generator and feature pipeline had not landed when this was written).
 """
 
 from __future__ import annotations
