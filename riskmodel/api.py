@@ -424,11 +424,27 @@ def tune(
 
 def sample(
     out: Path, *, declarations: int = 20_000, seed: int = 7, layout: str = "contract"
-) -> Any:
-    """Generate a synthetic world into ``out`` (see :mod:`riskmodel.world`)."""
-    from riskmodel.world import write_world
+) -> str:
+    """Generate a seeded synthetic world into ``out``; returns a one-line summary.
 
-    return write_world(Path(out), declarations=declarations, seed=seed, layout=layout)
+    ``layout="contract"`` writes the sources, rules.toml and truth/ (see
+    :func:`riskmodel.world.write_world`); ``"bacuda"`` writes the inspected declarations in the
+    foreign BACUDA-style layout (``declarations.csv``) for the mapping example.
+    """
+    from riskmodel.world import generate_world, write_foreign_layout, write_world
+
+    writers = {"contract": write_world, "bacuda": write_foreign_layout}
+    if layout not in writers:
+        raise UsageError(f"--layout must be one of {sorted(writers)}, found {layout!r}")
+    world = generate_world(n_declarations=declarations, seed=seed)
+    writers[layout](world, Path(out))
+    labels = world.labels
+    inspected = int(labels["inspected"].sum()) if "inspected" in labels.columns else len(labels)
+    seized = int(labels["seized"].fillna(False).astype(bool).sum())
+    return (
+        f"{len(world.declarations)} declarations, {inspected} inspected, {seized} seized, "
+        f"layout {layout}"
+    )
 
 
 def validate(data: Path, *, mapping: Path | None = None) -> LoadResult:

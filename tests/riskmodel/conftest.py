@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from riskmodel.api import TrainResult
 
 SERVER_START_TIMEOUT_S = 120.0
+SMALL_WORLD_DECLARATIONS = 30_000
 VALID_DAYS = 60
 TEST_DAYS = 60
 
@@ -92,11 +93,15 @@ def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def small_world(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A seeded generated world (DATA dir with truth/), small enough to train in seconds."""
-    from riskmodel.world import write_world
+    """A seeded generated world (DATA dir with truth/), small enough to train in seconds.
+
+    One year of 30k declarations: about 1 700 inspections and 36 seizures, so that every
+    period of a 60-day split (and of the prequential folds) holds a few seizures.
+    """
+    from riskmodel.world import generate_world, write_world
 
     out = tmp_path_factory.mktemp("world") / "data"
-    write_world(out, declarations=6000, seed=11)
+    write_world(generate_world(n_declarations=SMALL_WORLD_DECLARATIONS, seed=11, days=365), out)
     return out
 
 
