@@ -32,8 +32,8 @@ TARGET_BASE_RATE = 0.014
 RANDOM_INSPECTION_SHARE = 0.02
 TARGET_INSPECTED_SHARE = 0.07
 RULES_INSPECTION_CAP = 0.9
-NOISE_SD = 0.4
-U_EFFECT = 0.55
+NOISE_SD = 0.3
+U_EFFECT = 0.4
 COVER_EFFECT = 0.4
 RISKY_CORRIDOR_INTERACTION = 0.4
 COMPLICIT_RISKY_INTERACTION = 0.8
@@ -79,11 +79,11 @@ def _solve_intercept(x: np.ndarray, target: float) -> float:
 def _solve_rules_rate(points: np.ndarray, target: float) -> float:
     """q such that mean(clip(q * points, 0, cap)) == target (bisection)."""
     lo, hi = 0.0, 10.0
-    if np.clip(hi * points, 0, RULES_INSPECTION_CAP).mean() < target:
+    if np.clip(hi * points**2, 0, RULES_INSPECTION_CAP).mean() < target:
         return hi
     for _ in range(50):
         mid = (lo + hi) / 2
-        if np.clip(mid * points, 0, RULES_INSPECTION_CAP).mean() < target:
+        if np.clip(mid * points**2, 0, RULES_INSPECTION_CAP).mean() < target:
             lo = mid
         else:
             hi = mid
@@ -239,7 +239,7 @@ def generate_world(
         points, (TARGET_INSPECTED_SHARE - RANDOM_INSPECTION_SHARE) / (1 - RANDOM_INSPECTION_SHARE)
     )
     random_pick = rng.random(n) < RANDOM_INSPECTION_SHARE
-    rules_pick = rng.random(n) < np.clip(q * points, 0, RULES_INSPECTION_CAP)
+    rules_pick = rng.random(n) < np.clip(q * points**2, 0, RULES_INSPECTION_CAP)
     inspected = random_pick | rules_pick
     labels = _labels(
         rng, declarations, t_sec, base, inspected, random_pick, seized_truth, lanes.drug[lane]
@@ -314,7 +314,7 @@ def generate_world(
         "inspection_policy": {
             "rules_file": "rules.toml",
             "random_share": RANDOM_INSPECTION_SHARE,
-            "rules_probability": f"min({RULES_INSPECTION_CAP}, {q:.6f} * rule points)",
+            "rules_probability": f"min({RULES_INSPECTION_CAP}, {q:.6f} * rule_points ** 2)",
             "inspected_share": round(float(inspected.mean()), 6),
             "random_inspected_share": round(float(random_pick.mean()), 6),
             "selected_by": "random when the random draw chose it, else rules",
@@ -391,7 +391,8 @@ def _declarations(
 
     # values: the importer's price level, evaders' under-declaration, concealment's cheap cover
     log_price = rng.uniform(np.log(vmin), np.log(vmax))
-    price = np.exp(log_price + actors.importer_value_offset[imp] - 0.45 * u + rng.normal(0, 0.15, n))
+    offset = actors.importer_value_offset[imp]
+    price = np.exp(log_price + offset - 0.45 * u + rng.normal(0, 0.15, n))
     value = np.round(price * net, 2)
     poe = lanes.path[lane, lanes.length[lane] - 1]
     pol = lanes.path[lane, 0]
@@ -540,7 +541,7 @@ _FLAG_MIX = {
     "evader": np.array([0.15, 0.20, 0.10, 0.05, 0.05, 0.45, 0.00]),
     "other": np.array([0.20, 0.20, 0.10, 0.30, 0.10, 0.10, 0.00]),
 }
-_IMPORTER_FLAG_RATE = np.array([0.8, 0.12, 1.0, 1.5, 10.0])  # per year, by importer kind
+_IMPORTER_FLAG_RATE = np.array([0.8, 0.12, 1.0, 3.0, 15.0])  # per year, by importer kind
 _EXPORTER_FLAG_RATE = (0.1, 2.0)  # regular, risky
 
 

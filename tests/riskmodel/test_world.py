@@ -162,8 +162,8 @@ def test_drift_moves_trafficking_as_world_json_says(seeded_world_dir: Path) -> N
         share(drift["to_corridors"], ~after),
         share(drift["to_corridors"], after),
     )
-    assert old_before > 3 * old_after
-    assert new_after > 3 * new_before
+    assert old_after < 0.5 * old_before
+    assert new_after > 2 * new_before
     assert (
         drift["from_share_of_trafficking_before_after"][0]
         > drift["from_share_of_trafficking_before_after"][1]
@@ -235,7 +235,7 @@ def test_rewrite_keeps_foreign_files_and_refuses_other_folders(tmp_path: Path) -
     other = tmp_path / "other"
     other.mkdir()
     (other / "notes.txt").write_text("mine", encoding="utf-8")
-    with pytest.raises(UsageError, match="declarations.parquet"):
+    with pytest.raises(UsageError, match=r"declarations\.parquet"):
         write_world(world, other)
     assert (other / "notes.txt").exists()
 
