@@ -21,7 +21,7 @@ import pyarrow.parquet as pq
 
 from features.atomic import atomic_path
 from riskmodel.errors import UsageError
-from riskmodel.rules import dump_rules
+from riskmodel.rules import rules_to_toml
 from riskmodel.world.generate import World
 
 SOURCE_FILES: tuple[str, ...] = (
@@ -69,13 +69,16 @@ def write_world(world: World, out: Path) -> None:
         )
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+    umask = os.umask(0)
+    os.umask(umask)
+    tmp.chmod(0o777 & ~umask)  # mkdtemp makes it private; the world folder is not
     try:
         _write_parquet(world.declarations, tmp / "declarations.parquet")
         _write_parquet(world.labels, tmp / "labels.parquet")
         _write_parquet(world.financial_flags, tmp / "financial_flags.parquet")
         _write_parquet(world.route_legs, tmp / "route_legs.parquet")
         _write_parquet(world.ports, tmp / "ports.parquet")
-        dump_rules(world.rules, tmp / "rules.toml")
+        (tmp / "rules.toml").write_text(rules_to_toml(world.rules), encoding="utf-8")
         (tmp / "truth").mkdir()
         _write_parquet(world.truth, tmp / "truth" / "truth.parquet")
         _write_parquet(world.actors, tmp / "truth" / "actors.parquet")
