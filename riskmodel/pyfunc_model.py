@@ -1,0 +1,68 @@
+"""The MLflow pyfunc of a RiskModel, logged from code (``mlflow.pyfunc.log_model(python_model=
+<this file>)``).
+
+MLflow executes this file when the model is loaded; it must not be imported by the library
+(``riskmodel.tracking`` only locates it). The model's one artifact, ``risk_model``, is a saved
+:class:`~riskmodel.model.RiskModel` folder, so nothing of ours is pickled.
+
+``predict`` takes raw declarations in the contract layout (the frame a customs system would
+write to ``declarations.csv``), types them exactly as :mod:`features.io` types a declarations
+file, and returns what ``RiskModel.predict`` returns: ``declaration_id`` and ``risk_score``.
+Financial flags, route legs and label history for served declarations come from the fitted
+feature state (facts known at the training cutoff). A row that violates the contract fails the
+request with the problems listed (file ``<request>``, row, column).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from mlflow.models import set_model
+from mlflow.pyfunc import PythonModel
+
+from features.errors import RowProblemsError
+from features.sources import Sources
+
+REQUEST_NAME = "<request>"
+
+
+def typed_declarations(frame: pd.DataFrame) -> pd.DataFrame:
+    """Type a served declarations frame exactly as ``features.io`` types a declarations file.
+
+    The frame goes through the real reader (written to a temporary Parquet file and read back
+    with :func:`features.io.read_sources`), so serving and batch scoring share one set of
+    contract rules. Any row problem refuses the request, naming row and column.
+    """
+    from features.io import read_sources
+
+    with tempfile.TemporaryDirectory(prefix="riskmodel-serve-") as tmp:
+        frame.reset_index(drop=True).to_parquet(Path(tmp) / "declarations.parquet", index=False)
+        loaded = read_sources(Path(tmp))
+    if loaded.problems:
+        raise RowProblemsError(
+            [dataclasses.replace(problem, file=REQUEST_NAME) for problem in loaded.problems]
+        )
+    return loaded.sources.declarations
+
+
+class RiskModelPyfunc(PythonModel):  # type: ignore[misc]
+    """Scores raw declarations with the RiskModel saved in artifact ``risk_model``."""
+
+    def load_context(self, context: Any) -> None:
+        """Read the RiskModel folder (Parquet/JSON feature state, LightGBM text, calibrator)."""
+        from riskmodel.model import RiskModel
+
+        self.risk_model = RiskModel.load(Path(context.artifacts["risk_model"]))
+
+    def predict(self, context: Any, model_input: Any, params: dict[str, Any] | None = None) -> Any:
+        """``declaration_id`` and ``risk_score`` for each input declaration, in input order."""
+        frame = model_input if isinstance(model_input, pd.DataFrame) else pd.DataFrame(model_input)
+        declarations = typed_declarations(frame)
+        return self.risk_model.predict(Sources(declarations=declarations))
+
+
+set_model(RiskModelPyfunc())
