@@ -49,7 +49,7 @@ def typed_declarations(frame: pd.DataFrame) -> pd.DataFrame:
     return loaded.sources.declarations
 
 
-class RiskModelPyfunc(PythonModel):  # type: ignore[misc]
+class RiskModelPyfunc(PythonModel):
     """Scores raw declarations with the RiskModel saved in artifact ``risk_model``."""
 
     def load_context(self, context: Any) -> None:
