@@ -58,7 +58,9 @@ class RiskModelPyfunc(PythonModel):
 
         self.risk_model = RiskModel.load(Path(context.artifacts["risk_model"]))
 
-    def predict(self, context: Any, model_input: Any, params: dict[str, Any] | None = None) -> Any:
+    def predict(
+        self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None
+    ) -> pd.DataFrame:
         """``declaration_id`` and ``risk_score`` for each input declaration, in input order."""
         frame = model_input if isinstance(model_input, pd.DataFrame) else pd.DataFrame(model_input)
         declarations = typed_declarations(frame)
