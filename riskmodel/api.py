@@ -387,12 +387,15 @@ def tune(
     tracking_uri: str | None = None,
     out: Path | None = None,
     seed: int = 0,
+    folds: int = 3,
+    history_share: float = 0.5,
     progress: Progress | None = None,
 ) -> TuneResult:
     """Optuna over LightGBM parameters on rolling folds inside the training period.
 
     Writes the base config with the best parameters to ``out`` (default
-    ``experiments/<config name>-tuned.toml``). See :mod:`riskmodel.tune`.
+    ``experiments/<config name>-tuned.toml``). ``folds`` rolling folds follow the first
+    ``history_share`` of the training period. See :mod:`riskmodel.tune`.
     """
     from riskmodel.tune import run_study
 
@@ -411,6 +414,8 @@ def tune(
         out=target,
         tracking_uri=tracking_uri,
         run_name=f"tune-{name}",
+        n_folds=folds,
+        history_share=history_share,
         progress=progress,
     )
     return TuneResult(

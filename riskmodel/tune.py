@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 
 Progress = Callable[[str], None]
 N_FOLDS = 3
+HISTORY_SHARE = 0.5
 TUNE_BUDGET = 0.05
 
 
@@ -83,9 +84,16 @@ def run_study(
     seed: int = 0,
     tracking_uri: str | None = None,
     run_name: str | None = None,
+    n_folds: int = N_FOLDS,
+    history_share: float = HISTORY_SHARE,
     progress: Progress | None = None,
 ) -> StudyResult:
-    """Run ``trials`` seeded TPE trials, log them as nested runs, write the tuned config."""
+    """Run ``trials`` seeded TPE trials, log them as nested runs, write the tuned config.
+
+    ``n_folds`` and ``history_share`` shape the prequential folds (see
+    :func:`riskmodel.split.prequential_folds`); a fold whose windows hold no seizure is a
+    ConfigError naming the window, so small worlds need fewer folds or less history.
+    """
     import optuna
     from features.table import FeaturePipeline, build_table
 
@@ -98,7 +106,7 @@ def run_study(
         raise ConfigError(f"tune: --trials must be >= 1, found {trials}")
     table = build_table(sources, exclude=config.features.exclude)
     split = make_split(table, config.split)
-    folds = prequential_folds(table, split, n_folds=N_FOLDS)
+    folds = prequential_folds(table, split, n_folds=n_folds, history_share=history_share)
     pipeline = FeaturePipeline(exclude=config.features.exclude).fit(
         sources, cutoff=split.train_cutoff
     )
