@@ -3,8 +3,8 @@
 This is the only module that imports :mod:`mlflow` (inside the functions, because importing it
 costs seconds). Conventions:
 
-- Tracking URI: an explicit argument, else ``MLFLOW_TRACKING_URI``, else the embedded default
-  ``sqlite:///<cwd>/mlflow.db``. For any SQLite URI the experiment is created with its
+- Tracking URI: an explicit argument, else ``MLFLOW_TRACKING_URI``, else the embedded
+  default ``sqlite:///<cwd>/mlflow.db``. For any SQLite URI the experiment is created with its
   artifacts beside the database (``<db folder>/mlartifacts``); a tracking server decides its
   own artifact location. The registry lives with the tracking store.
 - Metric names are those of the design (``test_precision_at_5pct``...). A baseline's figures
@@ -71,12 +71,16 @@ def artifact_root_for(tracking_uri: str) -> str | None:
 
 
 def _mlflow(tracking_uri: str) -> Any:
-    """Import mlflow, point it (tracking and registry) at ``tracking_uri`` and return it."""
+    """Import mlflow, point its tracking URI at ``tracking_uri`` and return it.
+
+    The registry URI is left unset so that it follows the tracking URI (MLflow's default);
+    setting it globally would leave a caller who later changes only the tracking URI reading
+    another store's registry.
+    """
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     import mlflow
 
     mlflow.set_tracking_uri(tracking_uri)
-    mlflow.set_registry_uri(tracking_uri)
     return mlflow
 
 
