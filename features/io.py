@@ -1,0 +1,723 @@
+"""Read a DATA directory's sources (CSV or Parquet) strictly into contract-typed frames.
+
+What the reader guarantees (docs/architecture.md "Frames" and "Validation"):
+
+- **Strict parsing.** CSV is read as text only (no type inference; an empty field is null),
+  must be UTF-8, and every value is parsed by its contract kind: numbers must look like
+  numbers (``"12kg"`` is a row problem, never 12), booleans are true/false, 1/0 or yes/no,
+  timestamps are ISO 8601 (a value with an offset or ``Z`` is converted to UTC; all output
+  timestamps are naive UTC ``datetime64[us]``). Parquet columns must have the contract's
+  physical type (``hs_code`` stored as an integer is a file-level error because integers lose
+  leading zeros); a Parquet column stored as text is parsed as strictly as CSV.
+- **Row problems, not silent fixes.** Every value that does not meet the contract becomes a
+  :class:`~features.errors.Problem` naming file, 1-based data row and column; the row goes to
+  the rejected frame (with ``row`` and ``reason``) and is left out of the valid frame. Rows
+  read = valid + rejected, always.
+- **File-level problems stop everything** with :class:`~features.errors.ContractError`
+  (exit 3): a file that cannot be read, is truncated or corrupt, is not UTF-8 (the error
+  gives the byte position and line), is empty (0 bytes, no header, or a declarations file
+  without data rows), lacks a required column, has a row with the wrong number of fields,
+  stores a column with the wrong physical type; a DATA directory without declarations, or
+  holding both ``<name>.csv`` and ``<name>.parquet``.
+- **Extra columns are not an error.** A column that is neither in the contract nor declared
+  in the mapping is dropped and reported as a notice (``LoadResult.notices``), which
+  ``riskmodel validate`` prints; a mapping's ``[extra]`` columns are kept under their source
+  names.
+- **Cross-source rules** are row problems too: a repeated ``declaration_id`` (each occurrence
+  after the first, naming the first's row), a second label for the same declaration, labels
+  and route legs whose ``declaration_id`` is not among the valid declarations.
+
+The valid frames' index is the 0-based data row of the file (``row = index + 1``).
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from features.contracts import (
+    Column,
+    check_column,
+    check_rows,
+    columns,
+    dtype_schema,
+    duplicate_problems,
+    required_columns,
+)
+from features.errors import ContractError, Problem, RowProblemsError
+from features.mapping import Mapping
+from features.sources import SOURCE_NAMES, Sources
+
+SUFFIXES: tuple[str, ...] = (".csv", ".parquet")
+
+_NUMBER = r"^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$"
+_INTEGER = r"^[+-]?\d{1,18}$"
+_TRUE = pa.array(["true", "1", "yes"])
+_FALSE = pa.array(["false", "0", "no"])
+_EXPECTED_TEXT: dict[str, str] = {
+    "float": "a number",
+    "int": "an integer",
+    "bool": "true or false (or 1/0, yes/no)",
+    "timestamp": "an ISO 8601 timestamp",
+}
+_STORED_AS: dict[str, str] = {
+    "id": "text (string)",
+    "text": "text (string)",
+    "float": "a number (integer or floating point) or text",
+    "int": "an integer or text",
+    "bool": "a boolean, 0/1 integer or text",
+    "timestamp": "a timestamp, date or text",
+}
+_CHUNK = 1 << 24
+
+
+# ----------------------------------------------------------------------------- results
+
+
+@dataclass(frozen=True)
+class SourceResult:
+    """One source file read against the contract.
+
+    ``frame`` holds the valid rows, typed; ``rejected`` the rejected rows as read (source
+    column names, raw values) plus ``row`` (1-based) and ``reason``; ``labels`` the labels a
+    mapping takes from the declarations file (valid rows only), else ``None``.
+    """
+
+    source: str
+    path: Path
+    frame: pd.DataFrame
+    problems: list[Problem]
+    rejected: pd.DataFrame
+    notices: list[str] = field(default_factory=list)
+    rows_read: int = 0
+    labels: pd.DataFrame | None = None
+    extra_categorical: tuple[str, ...] = ()
+    extra_numeric: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    """A DATA directory read against the contract: valid sources, problems, rejects, notices."""
+
+    sources: Sources
+    problems: list[Problem]
+    rejected: dict[str, pd.DataFrame]
+    notices: list[str] = field(default_factory=list)
+    rows_read: dict[str, int] = field(default_factory=dict)
+
+    def raise_on_problems(self) -> None:
+        """Refuse any row problem (training and features): nothing is silently dropped."""
+        if self.problems:
+            raise RowProblemsError(self.problems)
+
+    def summary(self) -> str:
+        """Rows per source: read, valid and rejected, one line each."""
+        lines = []
+        for name in SOURCE_NAMES:
+            frame = getattr(self.sources, name)
+            if frame is None:
+                continue
+            path = self.sources.files.get(name)
+            if name not in self.rows_read:
+                origin = self.sources.files.get("declarations")
+                where = f"from {origin.name} via the mapping" if origin else "derived"
+                lines.append(f"{name}: {len(frame)} rows valid ({where})")
+                continue
+            read = self.rows_read[name]
+            rejected = len(self.rejected.get(name, ()))
+            label = f"{name} ({path.name})" if path is not None else name
+            lines.append(f"{label}: {read} rows read, {len(frame)} valid, {rejected} rejected")
+        total = len(self.problems)
+        lines.append(f"{total} problem(s)" if total else "no problems")
+        return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------- raw reading
+
+
+def _check_utf8(path: Path, file: str) -> None:
+    """Raise ContractError at the first byte that is not UTF-8, with its position and line."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    offset = 0
+    lines = 0
+    with path.open("rb") as handle:
+        while True:
+            chunk = handle.read(_CHUNK)
+            final = not chunk
+            try:
+                decoder.decode(chunk, final=final)
+            except UnicodeDecodeError as err:
+                position = offset + max(err.start - len(decoder.getstate()[0]), 0)
+                with path.open("rb") as again:
+                    head = again.read(position + 1)
+                line = head.count(b"\n", 0, position) + 1
+                bad = head[position : position + 1].hex()
+                raise ContractError(
+                    f"{file}: not valid UTF-8 at byte {position} (line {line}): found byte "
+                    f"0x{bad}; expected UTF-8 text (re-save the file as UTF-8)"
+                ) from None
+            if final:
+                return
+            offset += len(chunk)
+            lines += chunk.count(b"\n")
+
+
+def _csv_header(path: Path, file: str) -> list[str]:
+    with path.open("r", encoding="utf-8-sig", newline="") as handle:
+        first = handle.readline()
+    header = next(csv.reader([first]), [])
+    if not first.strip() or not any(name.strip() for name in header):
+        raise ContractError(f"{file}: empty file: expected a header row naming the columns")
+    seen: set[str] = set()
+    for name in header:
+        if name in seen:
+            raise ContractError(f"{file}: header names column '{name}' more than once")
+        seen.add(name)
+    return header
+
+
+def _read_csv(path: Path, file: str, wanted: Iterable[str]) -> tuple[list[str], pa.Table]:
+    """All header names and a text-only table of the ``wanted`` columns."""
+    _check_utf8(path, file)
+    header = _csv_header(path, file)
+    include = [name for name in header if name in set(wanted)]
+    invalid: list[Any] = []
+
+    def on_invalid(row: Any) -> str:
+        invalid.append(row)
+        return "skip"
+
+    def read(*, threads: bool) -> pa.Table:
+        return pacsv.read_csv(
+            path,
+            read_options=pacsv.ReadOptions(use_threads=threads),
+            parse_options=pacsv.ParseOptions(
+                newlines_in_values=True, invalid_row_handler=on_invalid
+            ),
+            convert_options=pacsv.ConvertOptions(
+                column_types={name: pa.string() for name in header},
+                include_columns=include,
+                null_values=[""],
+                strings_can_be_null=True,
+                quoted_strings_can_be_null=True,
+            ),
+        )
+
+    try:
+        table = read(threads=True)
+        if invalid:
+            invalid.clear()
+            read(threads=False)  # numbers the bad rows (the threaded reader cannot)
+    except (pa.ArrowInvalid, OSError) as err:
+        raise ContractError(f"{file}: cannot be read as CSV: {err}") from err
+    if invalid:
+        first = invalid[0]
+        row = f"row {first.number - 1}" if first.number is not None else "a row"
+        raise ContractError(
+            f"{file}: {row} has {first.actual_columns} fields, expected "
+            f"{first.expected_columns} like the header ({len(invalid)} such row(s)): "
+            f"{first.text[:80]!r}"
+        )
+    return header, table
+
+
+def _read_parquet(path: Path, file: str, wanted: Iterable[str]) -> tuple[list[str], pa.Table]:
+    """All column names and a table of the ``wanted`` columns, as stored."""
+    try:
+        names = list(pq.read_schema(path).names)
+        include = [name for name in names if name in set(wanted)]
+        table = pq.read_table(path, columns=include)
+    except (pa.ArrowException, OSError) as err:
+        raise ContractError(
+            f"{file}: cannot be read as Parquet (truncated or corrupt?): {err}"
+        ) from err
+    return names, table
+
+
+def _read_raw(path: Path, file: str, wanted: Iterable[str]) -> tuple[list[str], pa.Table]:
+    if not path.is_file():
+        raise ContractError(f"{file}: cannot be read: no such file")
+    try:
+        size = path.stat().st_size
+    except OSError as err:
+        raise ContractError(f"{file}: cannot be read: {err}") from err
+    if size == 0:
+        raise ContractError(f"{file}: empty file (0 bytes)")
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        return _read_csv(path, file, wanted)
+    if suffix == ".parquet":
+        return _read_parquet(path, file, wanted)
+    raise ContractError(f"{file}: unsupported file type {suffix!r}; expected .csv or .parquet")
+
+
+# ----------------------------------------------------------------------------- typing
+
+
+def _is_text(kind: pa.DataType) -> bool:
+    return bool(
+        pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_string_view(kind)
+    )
+
+
+def _as_pandas_text(arr: pa.ChunkedArray) -> pd.Series:
+    if pa.types.is_null(arr.type):
+        return pd.Series(np.full(len(arr), np.nan, dtype=object), dtype="str")
+    return pd.Series(arr.to_pandas(), dtype="str")
+
+
+_MAPPERS: dict[str, dict[pa.DataType, Any]] = {
+    "boolean": {pa.bool_(): pd.BooleanDtype()},
+    "Int64": {pa.int64(): pd.Int64Dtype()},
+}
+
+
+def _nullable(values: pa.Array | pa.ChunkedArray, dtype: str) -> pd.Series:
+    """Arrow booleans or int64 as a pandas nullable ``boolean`` or ``Int64`` series."""
+    frame = pa.table({"v": values}).to_pandas(types_mapper=_MAPPERS[dtype].get)
+    return pd.Series(frame["v"], dtype=dtype)
+
+
+def _from_text(arr: pa.ChunkedArray, kind: str) -> tuple[pd.Series, np.ndarray]:
+    """Parse text by ``kind``: the typed values (null where bad) and the mask of bad cells."""
+    arr = pc.cast(arr, pa.string())
+    valid = pc.is_valid(arr)
+    if kind in ("id", "text"):
+        return _as_pandas_text(arr), np.zeros(len(arr), dtype=bool)
+    if kind == "timestamp":
+        text = _as_pandas_text(arr)
+        parsed = pd.to_datetime(text, format="ISO8601", utc=True, errors="coerce")
+        bad = (text.notna() & parsed.isna()).to_numpy()
+        typed = parsed.dt.tz_convert(None).astype("datetime64[us]")
+        return pd.Series(typed.to_numpy(), dtype="datetime64[us]"), bad
+    if kind == "bool":
+        lower = pc.utf8_lower(arr)
+        true = pc.is_in(lower, value_set=_TRUE)
+        false = pc.is_in(lower, value_set=_FALSE)
+        ok = pc.or_(true, false)
+        values = pc.if_else(true, True, pc.if_else(false, False, pa.scalar(None, pa.bool_())))
+        bad = pc.and_(valid, pc.invert(ok)).to_numpy(zero_copy_only=False)
+        return _nullable(values, "boolean"), bad
+    pattern = _INTEGER if kind == "int" else _NUMBER
+    ok = pc.fill_null(pc.match_substring_regex(arr, pattern), False)
+    bad = pc.and_(valid, pc.invert(ok)).to_numpy(zero_copy_only=False)
+    kept = pc.if_else(ok, arr, pa.scalar(None, pa.string()))
+    if kind == "int":
+        return _nullable(pc.cast(kept, pa.int64()), "Int64"), bad
+    return pd.Series(pc.cast(kept, pa.float64()).to_numpy(zero_copy_only=False)), bad
+
+
+def _from_stored(arr: pa.ChunkedArray, kind: str) -> tuple[pd.Series, np.ndarray] | None:
+    """Type a non-text stored column by ``kind``; ``None`` when its physical type is wrong."""
+    t = arr.type
+    n = len(arr)
+    none = np.zeros(n, dtype=bool)
+    null = pa.types.is_null(t)
+    numeric = pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t)
+    if kind in ("id", "text"):
+        return (_as_pandas_text(arr), none) if null else None
+    if kind == "float" and (numeric or null):
+        values = pc.cast(arr, pa.float64()) if not null else pa.nulls(n, pa.float64())
+        return pd.Series(values.to_numpy(zero_copy_only=False)), none
+    if kind == "int" and (pa.types.is_integer(t) or null):
+        values = (
+            pc.cast(arr, pa.int64()) if not null else pa.chunked_array([pa.nulls(n, pa.int64())])
+        )
+        return _nullable(values, "Int64"), none
+    if kind == "bool" and (pa.types.is_boolean(t) or numeric or null):
+        if pa.types.is_boolean(t):
+            return _nullable(arr, "boolean"), none
+        values = pc.cast(arr, pa.float64()) if not null else pa.nulls(n, pa.float64())
+        is_one = pc.equal(values, 1.0)
+        ok = pc.or_(is_one, pc.equal(values, 0.0))
+        bad = pc.fill_null(pc.invert(ok), False).to_numpy(zero_copy_only=False)
+        typed = pc.if_else(ok, is_one, pa.scalar(None, pa.bool_()))
+        if isinstance(typed, pa.Array):
+            typed = pa.chunked_array([typed])
+        return _nullable(typed, "boolean"), bad
+    if kind == "timestamp" and (pa.types.is_timestamp(t) or pa.types.is_date(t) or null):
+        target = pa.timestamp("us")
+        if null:
+            values = pa.nulls(n, target)
+        elif pa.types.is_date(t):
+            values = pc.cast(pc.cast(arr, pa.timestamp("s")), target)
+        else:  # tz-aware values are stored as UTC; dropping the zone keeps UTC
+            values = pc.cast(arr, target, safe=False)
+        return pd.Series(values.to_numpy(zero_copy_only=False), dtype="datetime64[us]"), none
+    return None
+
+
+def _typed(
+    arr: pa.ChunkedArray, spec: Column, *, file: str, shown: str
+) -> tuple[pd.Series, np.ndarray]:
+    """The column typed by its spec, and the mask of cells whose value could not be parsed."""
+    if pa.types.is_dictionary(arr.type):
+        arr = pc.cast(arr, arr.type.value_type)
+    if _is_text(arr.type):
+        return _from_text(arr, spec.kind)
+    stored = _from_stored(arr, spec.kind)
+    if stored is None:
+        hint = "; integers lose leading zeros" if spec.kind in ("id", "text") else ""
+        raise ContractError(
+            f"{file}: column '{shown}' must be stored as {_STORED_AS[spec.kind]}, "
+            f"found {arr.type}{hint}"
+        )
+    return stored
+
+
+def _parse_problems(
+    file: str, shown: str, kind: str, raw: pa.ChunkedArray, bad: np.ndarray
+) -> list[Problem]:
+    if not bad.any():
+        return []
+    rows = np.flatnonzero(bad)
+    found = raw.take(pa.array(rows)).to_pylist()
+    expected = _EXPECTED_TEXT[kind]
+    return [
+        Problem(file, int(r) + 1, shown, f"must be {expected}, found {v!r}")
+        for r, v in zip(rows, found, strict=True)
+    ]
+
+
+# ----------------------------------------------------------------------------- one source
+
+
+@dataclass
+class _Loaded:
+    """One file typed in full (all rows), before rejected rows are split off."""
+
+    source: str
+    path: Path
+    file: str
+    raw: pa.Table
+    typed: pd.DataFrame
+    problems: list[Problem]
+    notices: list[str]
+    labels: pd.DataFrame | None = None
+    extra_categorical: tuple[str, ...] = ()
+    extra_numeric: tuple[str, ...] = ()
+
+
+def _shown(source: str, target: str) -> str:
+    return target if source == target else f"{source} ({target})"
+
+
+def _rename(problems: list[Problem], shown: dict[str, str]) -> list[Problem]:
+    return [
+        Problem(p.file, p.row, shown.get(p.column, p.column), p.reason)
+        if p.column is not None
+        else p
+        for p in problems
+    ]
+
+
+def _plan(
+    source: str, names: list[str], file: str, mapping: Mapping | None, require_labels: bool
+) -> tuple[dict[str, tuple[str, Column]], list[str]]:
+    """Target column -> (source column, spec) for the columns to read; notices of the rest."""
+    specs = columns(source)
+    plan: dict[str, tuple[str, Column]] = {}
+    present = set(names)
+    if mapping is None or source != "declarations":
+        missing = [c for c in required_columns(source) if c not in present]
+        if missing:
+            raise ContractError(
+                f"{file}: missing required column(s) {', '.join(repr(c) for c in missing)} "
+                f"(the file has: {', '.join(names)})"
+            )
+        plan = {n: (n, specs[n]) for n in specs if n in present}
+        used = set(plan)
+    else:
+        where = f" in {mapping.path}" if mapping.path is not None else ""
+        for target, column in mapping.columns.items():
+            if column not in present:
+                raise ContractError(
+                    f"{file}: column '{column}' (mapped to contract column '{target}'{where}) "
+                    f"is missing (the file has: {', '.join(names)})"
+                )
+            plan[target] = (column, specs[target])
+        for column in (*mapping.extra_categorical, *mapping.extra_numeric):
+            if column not in present:
+                raise ContractError(
+                    f"{file}: column '{column}' (declared in [extra]{where}) is missing "
+                    f"(the file has: {', '.join(names)})"
+                )
+            extra = Column(column, "float") if column in mapping.extra_numeric else None
+            plan[column] = (column, extra or Column(column, "text"))
+        if require_labels:
+            for column in mapping.label_columns():
+                if column not in present:
+                    raise ContractError(
+                        f"{file}: label column '{column}' (named in [labels]{where}) is missing "
+                        f"(the file has: {', '.join(names)})"
+                    )
+        used = {src for src, _ in plan.values()} | set(mapping.label_columns())
+    ignored = [n for n in names if n not in used]
+    notices = []
+    if ignored:
+        what = "the contract or the mapping" if mapping is not None else "the contract"
+        notices.append(
+            f"{file}: ignored {len(ignored)} column(s) not in {what}: {', '.join(ignored)}"
+        )
+    return plan, notices
+
+
+def _mapped_labels(
+    loaded: _Loaded, mapping: Mapping, present: set[str]
+) -> tuple[pd.DataFrame | None, list[Problem]]:
+    """Labels a mapping takes from the declarations file (all rows) and their problems."""
+    spec = mapping.labels
+    if spec is None or spec.seized not in present:
+        return None, []
+    file = loaded.file
+    seized_raw = loaded.raw.column(spec.seized)
+    seized, bad = _typed(seized_raw, Column("seized", "bool"), file=file, shown=spec.seized)
+    problems = _parse_problems(file, _shown(spec.seized, "seized"), "bool", seized_raw, bad)
+    unparsed = {"seized": pd.Series(bad)}
+    inspected = (
+        pd.Series(True, index=seized.index, dtype="boolean")
+        if spec.all_inspected
+        else seized.notna().astype("boolean")
+    )
+    shown = {"seized": _shown(spec.seized, "seized")}
+    frame = pd.DataFrame(
+        {
+            "declaration_id": loaded.typed["declaration_id"],
+            "inspected": inspected,
+            "seized": seized,
+        }
+    )
+    if spec.inspected_at is not None and spec.inspected_at in present:
+        raw = loaded.raw.column(spec.inspected_at)
+        at, bad_at = _typed(raw, Column("inspected_at", "timestamp"), file=file, shown="")
+        shown["inspected_at"] = _shown(spec.inspected_at, "inspected_at")
+        problems += _parse_problems(file, shown["inspected_at"], "timestamp", raw, bad_at)
+        unparsed["inspected_at"] = pd.Series(bad_at)
+        frame["inspected_at"] = at.where(inspected.fillna(False).astype(bool))
+        checked = frame[["inspected", "seized", "inspected_at"]]
+    else:
+        delay = pd.Timedelta(days=spec.label_delay_days)
+        at = (loaded.typed["declared_at"] + delay).astype("datetime64[us]")
+        frame["inspected_at"] = at.where(inspected.fillna(False).astype(bool))
+        checked = frame[["inspected", "seized"]]
+    rule_problems = check_rows("labels", checked, file=file, unparsed=unparsed)
+    rule_problems = [p for p in rule_problems if not _in(unparsed, p)]  # reported as unparsed
+    problems += _rename(rule_problems, shown)
+    return frame, problems
+
+
+def _in(unparsed: dict[str, pd.Series], problem: Problem) -> bool:
+    """Whether a rule problem concerns a cell already reported as unparseable."""
+    mask = unparsed.get(problem.column or "")
+    return bool(mask is not None and problem.row is not None and mask.iloc[problem.row - 1])
+
+
+def _load(path: Path, source: str, *, mapping: Mapping | None, require_labels: bool) -> _Loaded:
+    """Read and type one file in full, collecting its row problems (no rows split off)."""
+    file = str(path)
+    specs = columns(source)
+    wanted: set[str] = set(specs)
+    if mapping is not None and source == "declarations":
+        wanted = set(mapping.source_columns())
+    names, raw = _read_raw(path, file, wanted)
+    if source == "declarations" and raw.num_rows == 0:
+        raise ContractError(f"{file}: no data rows: expected at least one declaration")
+    plan, notices = _plan(source, names, file, mapping, require_labels)
+    typed: dict[str, pd.Series] = {}
+    unparsed: dict[str, pd.Series] = {}
+    shown = {target: _shown(column, target) for target, (column, _) in plan.items()}
+    problems: list[Problem] = []
+    for target, (column, spec) in plan.items():
+        values, bad = _typed(raw.column(column), spec, file=file, shown=shown[target])
+        typed[target] = values
+        unparsed[target] = pd.Series(bad)
+        problems += _parse_problems(file, shown[target], spec.kind, raw.column(column), bad)
+    frame = pd.DataFrame(typed, index=pd.RangeIndex(raw.num_rows))
+    contract = [c for c in specs if c in frame.columns]
+    problems += _rename(check_rows(source, frame[contract], file=file, unparsed=unparsed), shown)
+    loaded = _Loaded(source, path, file, raw, frame, problems, notices)
+    if mapping is not None and source == "declarations":
+        for name in (*mapping.extra_categorical, *mapping.extra_numeric):
+            problems += check_column(plan[name][1], frame[name], file=file, unparsed=unparsed[name])
+        loaded.extra_categorical = mapping.extra_categorical
+        loaded.extra_numeric = mapping.extra_numeric
+        loaded.labels, label_problems = _mapped_labels(loaded, mapping, set(names))
+        problems += label_problems
+    return loaded
+
+
+def _rejected(loaded: _Loaded, problems: list[Problem], bad: np.ndarray) -> pd.DataFrame:
+    """Rejected rows as read, with their 1-based ``row`` and every ``reason`` joined."""
+    reasons: dict[int, list[str]] = defaultdict(list)
+    for p in problems:
+        if p.row is not None:
+            where = f"column '{p.column}': " if p.column is not None else ""
+            reasons[p.row - 1].append(where + p.reason)
+    rows = loaded.raw.take(pa.array(bad, type=pa.int64())).to_pandas()
+    rows.index = pd.Index(bad, dtype="int64")
+    rows["row"] = bad + 1
+    rows["reason"] = pd.Series(
+        ["; ".join(reasons[int(i)]) for i in bad], index=rows.index, dtype="str"
+    )
+    return rows
+
+
+def _split(loaded: _Loaded, problems: list[Problem]) -> SourceResult:
+    """Split a fully typed file into valid rows and rejected rows by its problems."""
+    order = {name: i for i, name in enumerate(loaded.typed.columns)}
+    problems = sorted(
+        problems,
+        key=lambda p: (p.row if p.row is not None else 0, order.get(p.column or "", len(order))),
+    )
+    bad = np.unique(np.array([p.row - 1 for p in problems if p.row is not None], dtype=np.int64))
+    keep = np.ones(len(loaded.typed), dtype=bool)
+    keep[bad] = False
+    frame = loaded.typed[keep]
+    labels = loaded.labels[keep] if loaded.labels is not None else None
+    dtype_schema(loaded.source, tuple(frame.columns)).validate(frame)
+    return SourceResult(
+        source=loaded.source,
+        path=loaded.path,
+        frame=frame,
+        problems=problems,
+        rejected=_rejected(loaded, problems, bad),
+        notices=loaded.notices,
+        rows_read=len(loaded.typed),
+        labels=labels,
+        extra_categorical=loaded.extra_categorical,
+        extra_numeric=loaded.extra_numeric,
+    )
+
+
+def read_source(
+    path: Path, source: str, *, mapping: Mapping | None = None, require_labels: bool = True
+) -> SourceResult:
+    """Read one source file (CSV or Parquet) strictly against its contract.
+
+    ``mapping`` applies to declarations only. ``require_labels=False`` lets the label columns
+    a mapping names be absent (scoring time). File-level problems raise ContractError.
+    """
+    loaded = _load(Path(path), source, mapping=mapping, require_labels=require_labels)
+    return _split(loaded, loaded.problems)
+
+
+# ----------------------------------------------------------------------------- a directory
+
+
+def find_source(data_dir: Path, name: str) -> Path | None:
+    """``<name>.csv`` or ``<name>.parquet`` in ``data_dir``; both at once is a ContractError."""
+    found = [data_dir / f"{name}{suffix}" for suffix in SUFFIXES]
+    found = [p for p in found if p.exists()]
+    if len(found) > 1:
+        raise ContractError(
+            f"{data_dir}: both {found[0].name} and {found[1].name} exist; keep exactly one "
+            f"file per source"
+        )
+    return found[0] if found else None
+
+
+def _reference_problems(loaded: _Loaded, valid_ids: pd.Series, all_ids: pd.Series) -> list[Problem]:
+    ids = loaded.typed["declaration_id"]
+    unknown = ids.notna() & ~ids.isin(valid_ids)
+    if not unknown.any():
+        return []
+    rejected = ids.isin(all_ids)
+    rows = np.flatnonzero(unknown.to_numpy())
+    values = ids.iloc[rows].tolist()
+    was_rejected = rejected.iloc[rows].tolist()
+    return [
+        Problem(
+            loaded.file,
+            int(r) + 1,
+            "declaration_id",
+            f"declaration {v!r} "
+            + (
+                "was rejected in the declarations file" if gone else "is not among the declarations"
+            ),
+        )
+        for r, v, gone in zip(rows, values, was_rejected, strict=True)
+    ]
+
+
+def read_sources(
+    data_dir: Path, *, mapping: Mapping | None = None, require_labels: bool = True
+) -> LoadResult:
+    """Read every source of a DATA directory; only declarations are required.
+
+    Returns the valid rows as :class:`Sources`, every row problem (file, row, column, reason),
+    the rejected rows per source and notices (ignored columns). File-level problems raise
+    :class:`ContractError`.
+    """
+    data_dir = Path(data_dir)
+    if not data_dir.is_dir():
+        raise ContractError(f"{data_dir}: DATA directory does not exist or is not a directory")
+    paths = {name: find_source(data_dir, name) for name in SOURCE_NAMES}
+    if paths["declarations"] is None:
+        raise ContractError(
+            f"{data_dir}: no declarations.csv or declarations.parquet; the declarations source "
+            "is required"
+        )
+    if mapping is not None and mapping.labels is not None and paths["labels"] is not None:
+        raise ContractError(
+            f"{paths['labels']}: the mapping takes labels from the declarations file ([labels]); "
+            "remove this labels file or the [labels] section"
+        )
+    loaded = {
+        name: _load(path, name, mapping=mapping, require_labels=require_labels)
+        for name, path in paths.items()
+        if path is not None
+    }
+    declarations = loaded["declarations"]
+    problems = {name: list(item.problems) for name, item in loaded.items()}
+    bad_rows = {p.row for p in problems["declarations"] if p.row is not None}
+    ids = declarations.typed["declaration_id"]
+    valid_ids = ids[~(ids.index + 1).isin(list(bad_rows))].dropna()
+    for name in ("labels", "route_legs"):
+        if name in loaded:
+            problems[name] += _reference_problems(loaded[name], valid_ids, ids)
+    if "labels" in loaded:
+        label_ids = loaded["labels"].typed["declaration_id"]
+        problems["labels"] += duplicate_problems(
+            label_ids, file=loaded["labels"].file, column="declaration_id"
+        )
+    results = {name: _split(item, problems[name]) for name, item in loaded.items()}
+    decl = results["declarations"]
+    labels = results["labels"].frame if "labels" in results else decl.labels
+    sources = Sources(
+        declarations=decl.frame,
+        labels=labels,
+        financial_flags=results["financial_flags"].frame if "financial_flags" in results else None,
+        route_legs=results["route_legs"].frame if "route_legs" in results else None,
+        ports=results["ports"].frame if "ports" in results else None,
+        extra_categorical=decl.extra_categorical,
+        extra_numeric=decl.extra_numeric,
+        files={name: item.path for name, item in loaded.items()},
+    )
+    return LoadResult(
+        sources=sources,
+        problems=[p for name in SOURCE_NAMES if name in results for p in results[name].problems],
+        rejected={name: r.rejected for name, r in results.items()},
+        notices=[n for r in results.values() for n in r.notices],
+        rows_read={name: r.rows_read for name, r in results.items()},
+    )
+
+
+def validate_dir(data_dir: Path, *, mapping: Mapping | None = None) -> LoadResult:
+    """What ``riskmodel validate`` runs: read every source, label columns optional.
+
+    A mapping's label columns are checked when the file has them and may be absent (a
+    scoring batch); every other rule is as in :func:`read_sources`.
+    """
+    return read_sources(data_dir, mapping=mapping, require_labels=False)
