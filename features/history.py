@@ -1,0 +1,283 @@
+"""Point-in-time history: the counting primitive every feature family uses, and entity history.
+
+The one rule (docs/architecture.md, "Point-in-time rule"): a feature of a declaration made
+at time ``t`` counts only facts known strictly before ``t``. Every family expresses its
+features as "how many / how much of some fact, for the same key, before ``t`` (within a
+window)", answered by :class:`PriorIndex`: facts sorted by (key, time), per-key cumulative
+sums, and ``searchsorted`` for the queries. No Python loop over rows.
+
+Exactness matters twice. Per-key cumulative sums (not one global running sum) make a
+feature depend only on its own key's earlier facts, so removing later facts changes no float
+of an earlier feature (the leakage test demands bit-equality); ties in (key, time) are broken
+by the weights themselves, so the same set of facts gives the same floats whatever their
+input order (the fit/transform identity demands it).
+
+Entity history (importer, declarant, exporter, importer x declarant pair): age at ``t``,
+declarations in the trailing windows, first-time flag, inspections and seizures whose
+outcome was known before ``t`` (``labels.inspected_at < t``), and the seizure rate smoothed
+toward the overall rate known before ``t``: ``(seized + m * prior) / (inspected + m)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+__all__ = [
+    "DAY_US",
+    "ENTITY_ROLES",
+    "Facts",
+    "Lookup",
+    "PriorIndex",
+    "entity_features",
+    "factorize",
+    "label_index",
+    "overall_prior",
+    "smoothed_rate",
+    "times_us",
+]
+
+DAY_US = 86_400_000_000
+"""One day in microseconds (timestamps travel as int64 microseconds)."""
+
+ENTITY_ROLES: dict[str, tuple[str, ...]] = {
+    "importer": ("importer_id",),
+    "declarant": ("declarant_id",),
+    "exporter": ("exporter_id",),
+    "pair": ("importer_id", "declarant_id"),
+}
+"""Feature prefix -> the declaration columns whose values identify the entity."""
+
+
+def times_us(values: pd.Series | pd.Index | np.ndarray) -> np.ndarray:
+    """Timestamps as int64 microseconds since the epoch (NaT becomes int64 min)."""
+    return np.asarray(pd.to_datetime(values).to_numpy("datetime64[us]")).astype(np.int64)
+
+
+def factorize(*columns: pd.Series) -> np.ndarray:
+    """One int64 code per row for the combination of ``columns``; -1 where any is null."""
+    codes = np.zeros(len(columns[0]), dtype=np.int64)
+    null = np.zeros(len(columns[0]), dtype=bool)
+    for column in columns:
+        part, uniques = pd.factorize(column, use_na_sentinel=True)
+        null |= part < 0
+        codes = codes * (len(uniques) + 1) + part
+    if len(columns) > 1:
+        codes = pd.factorize(codes)[0].astype(np.int64)
+    codes[null] = -1
+    return codes
+
+
+@dataclass(frozen=True)
+class Lookup:
+    """Where each query (key, t) falls in a :class:`PriorIndex`; read counts and sums from it."""
+
+    index: PriorIndex
+    valid: np.ndarray
+    seg: np.ndarray
+    hi: np.ndarray
+    lo: dict[int, np.ndarray] = field(default_factory=dict)
+
+    def _lo(self, window: int | None) -> np.ndarray:
+        return self.seg if window is None else self.lo[window]
+
+    def count(self, *, window: int | None = None) -> np.ndarray:
+        """Facts of the same key before ``t`` (within ``window`` days); NaN for a null key."""
+        out = (self.hi - self._lo(window)).astype(float)
+        out[~self.valid] = np.nan
+        return out
+
+    def total(self, name: str, *, window: int | None = None) -> np.ndarray:
+        """Sum of weight ``name`` over the same facts as :meth:`count`."""
+        out = self.index.window_sum(name, self.hi, self._lo(window), self.seg).astype(float)
+        out[~self.valid] = np.nan
+        return out
+
+    def first(self) -> np.ndarray:
+        """Time (int64 us, as float) of the key's first fact before ``t``; NaN if none."""
+        has = self.valid & (self.hi > self.seg)
+        out = np.full(len(self.hi), np.nan)
+        if has.any():
+            out[has] = self.index.sorted_times[self.seg[has]]
+        return out
+
+    def last(self) -> np.ndarray:
+        """Time (int64 us, as float) of the key's last fact before ``t``; NaN if none."""
+        has = self.valid & (self.hi > self.seg)
+        out = np.full(len(self.hi), np.nan)
+        if has.any():
+            out[has] = self.index.sorted_times[self.hi[has] - 1]
+        return out
+
+
+def _cum_at(cum: np.ndarray, pos: np.ndarray, seg: np.ndarray) -> np.ndarray:
+    """Per-key running sum of the facts before position ``pos`` (0 at the key's start)."""
+    if len(cum) == 0:
+        return np.zeros(len(pos), dtype=float)
+    taken = cum[np.maximum(pos - 1, 0)]
+    return np.where(pos > seg, taken, 0.0)
+
+
+class PriorIndex:
+    """Facts (key, time, weights) sorted for "same key, strictly before t" queries.
+
+    ``keys`` are int64 codes (-1 = no key, the fact is ignored), ``times`` int64
+    microseconds. Times become exact ranks among the fact times, so the composite
+    ``key * (n + 1) + rank`` is exact in int64 for any realistic number of facts.
+    """
+
+    def __init__(
+        self,
+        keys: np.ndarray,
+        times: np.ndarray,
+        weights: Mapping[str, np.ndarray] | None = None,
+    ) -> None:
+        keys = np.asarray(keys, dtype=np.int64)
+        times = np.asarray(times, dtype=np.int64)
+        keep = keys >= 0
+        keys, times = keys[keep], times[keep]
+        named = {name: np.asarray(w)[keep] for name, w in (weights or {}).items()}
+        self._grid = np.sort(times)
+        self._n1 = np.int64(len(times) + 1)
+        comp = keys * self._n1 + np.searchsorted(self._grid, times, side="left")
+        order = np.lexsort([*(named[n] for n in reversed(list(named))), comp])
+        self._comp = comp[order]
+        self._keys = keys[order]
+        self.sorted_times = times[order]
+        # integers: one global prefix sum (exact); floats: running sums per key, so a key's
+        # floats never depend on other keys' facts
+        self._int: dict[str, np.ndarray] = {}
+        self._float: dict[str, np.ndarray] = {}
+        for name, w in named.items():
+            ordered = w[order]
+            if np.issubdtype(ordered.dtype, np.integer) or ordered.dtype == bool:
+                self._int[name] = np.concatenate([[0], np.cumsum(ordered.astype(np.int64))])
+            else:
+                self._float[name] = (
+                    pd.Series(ordered.astype(float)).groupby(self._keys).cumsum().to_numpy()
+                )
+
+    def __len__(self) -> int:
+        return len(self._comp)
+
+    def window_sum(self, name: str, hi: np.ndarray, lo: np.ndarray, seg: np.ndarray) -> np.ndarray:
+        """Sum of weight ``name`` over sorted positions ``[lo, hi)`` of one key each."""
+        if name in self._int:
+            prefix = self._int[name]
+            return prefix[hi] - prefix[lo]
+        cum = self._float[name]
+        return _cum_at(cum, hi, seg) - _cum_at(cum, lo, seg)
+
+    def _pos(self, q_key: np.ndarray, q_time: np.ndarray) -> np.ndarray:
+        comp = q_key * self._n1 + np.searchsorted(self._grid, q_time, side="left")
+        return np.searchsorted(self._comp, comp, side="left")
+
+    def at(self, q_key: np.ndarray, q_time: np.ndarray, *, windows: Sequence[int] = ()) -> Lookup:
+        """Locate queries ``(key, t)``; ``windows`` (days) prepares trailing-window reads."""
+        q_key = np.asarray(q_key, dtype=np.int64)
+        q_time = np.asarray(q_time, dtype=np.int64)
+        valid = q_key >= 0
+        safe = np.where(valid, q_key, 0)
+        seg = np.searchsorted(self._comp, safe * self._n1, side="left")
+        hi = self._pos(safe, q_time)
+        lo = {w: self._pos(safe, q_time - np.int64(w) * DAY_US) for w in windows}
+        return Lookup(self, valid, seg, hi, lo)
+
+
+@dataclass(frozen=True)
+class Facts:
+    """Every fact the features may draw on, with the rows that need features.
+
+    ``decl`` holds all declarations (history and batch) with ``_t`` (int64 us) added;
+    ``query`` the positions in ``decl`` of the declarations to compute features for.
+    ``labels`` has ``_pos`` (row of its declaration in ``decl``), ``_known`` (int64 us,
+    when the outcome became known) and boolean ``_inspected`` / ``_seized``.
+    """
+
+    decl: pd.DataFrame
+    query: np.ndarray
+    labels: pd.DataFrame | None
+    flags: pd.DataFrame | None
+    legs: pd.DataFrame | None
+    ports: pd.DataFrame | None
+    windows: tuple[int, ...]
+    smoothing: float
+    extra_categorical: tuple[str, ...] = ()
+    extra_numeric: tuple[str, ...] = ()
+
+    @property
+    def t(self) -> np.ndarray:
+        """Declaration times of the query rows (int64 us)."""
+        return self.decl["_t"].to_numpy()[self.query]
+
+
+def label_index(facts: Facts, keys: np.ndarray) -> PriorIndex:
+    """Inspection outcomes keyed by ``keys`` (one code per declaration row), by known time."""
+    labels = facts.labels
+    if labels is None:
+        return PriorIndex(np.zeros(0, np.int64), np.zeros(0, np.int64), _label_weights(None))
+    pos = labels["_pos"].to_numpy()
+    return PriorIndex(keys[pos], labels["_known"].to_numpy(), _label_weights(labels))
+
+
+def _label_weights(labels: pd.DataFrame | None) -> dict[str, np.ndarray]:
+    if labels is None:
+        return {"inspected": np.zeros(0, np.int64), "seized": np.zeros(0, np.int64)}
+    return {
+        "inspected": labels["_inspected"].to_numpy().astype(np.int64),
+        "seized": labels["_seized"].to_numpy().astype(np.int64),
+    }
+
+
+def overall_prior(facts: Facts, q_time: np.ndarray) -> np.ndarray:
+    """Share of inspections that found drugs among outcomes known before each ``t``."""
+    n = len(facts.decl)
+    index = label_index(facts, np.zeros(n, dtype=np.int64))
+    look = index.at(np.zeros(len(q_time), dtype=np.int64), q_time)
+    inspected = look.total("inspected")
+    seized = look.total("seized")
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(inspected > 0, seized / np.maximum(inspected, 1), np.nan)
+
+
+def smoothed_rate(
+    seized: np.ndarray, inspected: np.ndarray, prior: np.ndarray, m: float
+) -> np.ndarray:
+    """``(seized + m * prior) / (inspected + m)``: few inspections stay near the prior."""
+    return (seized + m * prior) / (inspected + m)
+
+
+def entity_features(facts: Facts, role: str) -> dict[str, np.ndarray]:
+    """History features of one entity role (``importer``, ``declarant``, ``exporter``, ``pair``).
+
+    Empty when a column the role needs is absent from the declarations.
+    """
+    columns = ENTITY_ROLES[role]
+    if any(c not in facts.decl.columns for c in columns):
+        return {}
+    keys = factorize(*(facts.decl[c] for c in columns))
+    t_all = facts.decl["_t"].to_numpy()
+    q_key, q_t = keys[facts.query], facts.t
+    look = PriorIndex(keys, t_all).at(q_key, q_t, windows=facts.windows)
+    out: dict[str, np.ndarray] = {}
+    first = look.first()
+    out[f"{role}_age_days"] = np.where(np.isnan(first), 0.0, (q_t - first) / DAY_US)
+    out[f"{role}_age_days"][~look.valid] = np.nan
+    past = look.count()
+    out[f"{role}_first_time"] = (past == 0).astype(float)
+    out[f"{role}_first_time"][~look.valid] = np.nan
+    for w in facts.windows:
+        out[f"{role}_declarations_{w}d"] = look.count(window=w)
+    if facts.labels is not None:
+        labels = label_index(facts, keys).at(q_key, q_t)
+        inspected = labels.total("inspected")
+        seized = labels.total("seized")
+        out[f"{role}_inspections"] = inspected
+        out[f"{role}_seizures"] = seized
+        out[f"{role}_seizure_rate"] = smoothed_rate(
+            seized, inspected, overall_prior(facts, q_t), facts.smoothing
+        )
+    return out

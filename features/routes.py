@@ -1,0 +1,306 @@
+"""Route features, corridor ids, and corridor / port seizure history.
+
+Point-in-time interpretation of legs: a declaration is lodged after the voyage it declares,
+so its own legs (ports, times, AIS gaps) are known at its ``declared_at`` even when a leg's
+``arrived_at`` falls a little later; a leg belongs to its own declaration and is never read
+for any other declaration's route features. Other declarations' routes enter only through
+outcomes (port and corridor seizure rates count a labelled declaration's ports once its
+outcome is known, ``inspected_at < t``) and through the usual route length for the same
+origin and entry port (routes of declarations lodged before ``t``).
+
+Corridor id: ``origin_country ':' port_of_loading '>' transshipment ports '>' port_of_entry``,
+e.g. ``CO:COBUN>PAMIT>NLRTM``, from the legs when a declaration has legs, otherwise from the
+declaration's own columns; an unknown part is ``?``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from features.history import (
+    Facts,
+    PriorIndex,
+    factorize,
+    label_index,
+    overall_prior,
+    smoothed_rate,
+)
+
+__all__ = [
+    "EARTH_RADIUS_KM",
+    "HIGH_RISK_FACTOR",
+    "MIN_USUAL_ROUTES",
+    "RouteFacts",
+    "corridor_features",
+    "route_facts",
+    "route_features",
+]
+
+EARTH_RADIUS_KM = 6371.0
+HIGH_RISK_FACTOR = 2.0
+"""A port is high-risk at ``t`` when its smoothed seizure rate is at least this x the overall."""
+MIN_USUAL_ROUTES = 3
+"""Earlier routes of the same origin and entry port needed before a usual length exists."""
+
+
+@dataclass(frozen=True)
+class RouteFacts:
+    """Per-declaration route facts for every row of ``Facts.decl``.
+
+    ``corridor`` is the corridor id (``None`` when no column can make one); ``ports`` the
+    long frame (``_pos``, ``port``) of every port on each route; ``legs`` the number of legs
+    (NaN for a declaration without legs); ``length`` the route length (great-circle km when
+    ports are known, else legs); ``stats`` per-row dwell / AIS aggregates (legs only).
+    """
+
+    corridor: pd.Series | None
+    ports: pd.DataFrame
+    legs: np.ndarray | None
+    length: np.ndarray | None
+    length_unit: str | None
+    end_key: np.ndarray | None
+    stats: dict[str, np.ndarray]
+
+
+def _text(decl: pd.DataFrame, column: str) -> pd.Series:
+    if column not in decl.columns:
+        return pd.Series("?", index=decl.index, dtype="str")
+    return decl[column].astype("str").fillna("?")
+
+
+def _haversine(
+    lat1: np.ndarray, lon1: np.ndarray, lat2: np.ndarray, lon2: np.ndarray
+) -> np.ndarray:
+    p1, p2 = np.radians(lat1), np.radians(lat2)
+    dp, dl = p2 - p1, np.radians(lon2 - lon1)
+    a = np.sin(dp / 2) ** 2 + np.cos(p1) * np.cos(p2) * np.sin(dl / 2) ** 2
+    return 2 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0)))
+
+
+def route_facts(facts: Facts) -> RouteFacts:
+    """Corridor ids, route ports, lengths and leg statistics for every declaration row."""
+    decl = facts.decl
+    n = len(decl)
+    origin = _text(decl, "origin_country")
+    pol = _text(decl, "port_of_loading")
+    poe = _text(decl, "port_of_entry")
+    can_corridor = facts.legs is not None or any(
+        c in decl.columns for c in ("origin_country", "port_of_loading", "port_of_entry")
+    )
+    corridor = (origin + ":" + pol + ">" + poe) if can_corridor else None
+    port_rows = [
+        pd.DataFrame({"_pos": np.arange(n), "port": decl[c].astype("str")})
+        for c in ("port_of_loading", "port_of_entry")
+        if c in decl.columns
+    ]
+    end = decl["port_of_entry"].astype("str") if "port_of_entry" in decl.columns else None
+    stats: dict[str, np.ndarray] = {}
+    legs_count = length = None
+    unit = None
+    legs = facts.legs
+    if legs is not None:
+        legs = legs.sort_values(["_pos", "leg_seq"], kind="stable")
+        pos = legs["_pos"].to_numpy()
+        has = np.zeros(n, dtype=bool)
+        has[pos] = True
+        rank = legs.groupby("_pos", sort=False).cumcount().to_numpy()
+        counts = np.bincount(pos, minlength=n).astype(float)
+        legs_count = np.where(has, counts, np.nan)
+        first = legs.loc[rank == 0]
+        built = pd.Series(pd.NA, index=decl.index, dtype="str")
+        start = origin.iloc[first["_pos"].to_numpy()].to_numpy(dtype=object)
+        chain = (
+            pd.Series(start, dtype="str")
+            + ":"
+            + first["port_from"].astype("str").fillna("?").reset_index(drop=True)
+        )
+        chain.index = first["_pos"].to_numpy()
+        for r in range(int(rank.max()) + 1 if len(rank) else 0):
+            step = legs.loc[rank == r]
+            to = pd.Series(
+                step["port_to"].astype("str").fillna("?").to_numpy(), index=step["_pos"].to_numpy()
+            )
+            chain.loc[to.index] = chain.loc[to.index] + ">" + to
+        built.iloc[chain.index.to_numpy()] = chain.to_numpy()
+        corridor = built if corridor is None else built.where(has, corridor)
+        port_rows = [p[~has[p["_pos"].to_numpy()]] for p in port_rows]
+        port_rows += [
+            pd.DataFrame({"_pos": pos, "port": legs["port_from"].astype("str").to_numpy()}),
+            pd.DataFrame({"_pos": pos, "port": legs["port_to"].astype("str").to_numpy()}),
+        ]
+        last = legs.loc[rank == counts[pos] - 1]
+        last_to = pd.Series(pd.NA, index=decl.index, dtype="str")
+        last_to.iloc[last["_pos"].to_numpy()] = last["port_to"].astype("str").to_numpy()
+        end = last_to if end is None else last_to.where(has, end)
+        stats = _leg_stats(legs, pos, n, has)
+        length, unit = legs_count, "legs"
+        if facts.ports is not None:
+            length, unit = _route_km(legs, pos, n, has, facts.ports), "km"
+    ports = (
+        pd.concat(port_rows, ignore_index=True).dropna().drop_duplicates()
+        if port_rows
+        else pd.DataFrame({"_pos": np.zeros(0, np.int64), "port": pd.Series([], dtype="str")})
+    )
+    end_key = None
+    if end is not None and "origin_country" in decl.columns:
+        end_key = factorize(decl["origin_country"], end)
+    return RouteFacts(corridor, ports, legs_count, length, unit, end_key, stats)
+
+
+def _leg_stats(
+    legs: pd.DataFrame, pos: np.ndarray, n: int, has: np.ndarray
+) -> dict[str, np.ndarray]:
+    """Dwell between consecutive legs (hours) and AIS gaps, totals and maxima per declaration."""
+    dep = legs["departed_at"].to_numpy("datetime64[us]").astype(np.int64)
+    arr = legs["arrived_at"].to_numpy("datetime64[us]").astype(np.int64)
+    dep_ok = legs["departed_at"].notna().to_numpy()
+    arr_ok = legs["arrived_at"].notna().to_numpy()
+    same = np.zeros(len(legs), dtype=bool)
+    same[:-1] = pos[1:] == pos[:-1]
+    dwell = np.full(len(legs), np.nan)
+    if len(legs) > 1:
+        ok = same[:-1] & dep_ok[1:] & arr_ok[:-1]
+        dwell[:-1] = np.where(ok, (dep[1:] - arr[:-1]) / 3.6e9, np.nan)
+    frame = pd.DataFrame({"_pos": pos, "dwell": dwell})
+    cols = {"dwell": "route_dwell_hours"}
+    if "ais_gap_hours" in legs.columns:
+        frame["ais"] = (
+            legs["ais_gap_hours"].astype("Float64").to_numpy(dtype=float, na_value=np.nan)
+        )
+        cols["ais"] = "route_ais_gap_hours"
+    grouped = frame.groupby("_pos", sort=True)
+    out: dict[str, np.ndarray] = {}
+    single = has & (np.bincount(pos, minlength=n) == 1)
+    for col, name in cols.items():
+        total = np.full(n, np.nan)
+        peak = np.full(n, np.nan)
+        sums = grouped[col].sum(min_count=1)
+        maxs = grouped[col].max()
+        total[sums.index.to_numpy()] = sums.to_numpy()
+        peak[maxs.index.to_numpy()] = maxs.to_numpy()
+        if col == "dwell":
+            # one leg: no transshipment, so no dwell between legs
+            total[single] = 0.0
+            peak[single] = 0.0
+        out[f"{name}_total"] = total
+        out[f"{name}_max"] = peak
+    return out
+
+
+def _route_km(
+    legs: pd.DataFrame, pos: np.ndarray, n: int, has: np.ndarray, ports: pd.DataFrame
+) -> np.ndarray:
+    """Great-circle length of each route (NaN when a port has no coordinates)."""
+    ref = ports.drop_duplicates("locode").set_index(ports["locode"].astype("str").drop_duplicates())
+    lat = ref["lat"].astype("Float64").to_numpy(dtype=float, na_value=np.nan)
+    lon = ref["lon"].astype("Float64").to_numpy(dtype=float, na_value=np.nan)
+    codes = pd.Index(ref.index)
+    i_from = codes.get_indexer(legs["port_from"].astype("str"))
+    i_to = codes.get_indexer(legs["port_to"].astype("str"))
+    known = (i_from >= 0) & (i_to >= 0)
+    km = _haversine(lat[i_from], lon[i_from], lat[i_to], lon[i_to])
+    km = np.where(known, km, np.nan)
+    per = pd.Series(km).groupby(pos).sum(min_count=1)
+    unknown = pd.Series(~np.isfinite(km)).groupby(pos).any()
+    out = np.full(n, np.nan)
+    out[per.index.to_numpy()] = np.where(unknown.to_numpy(), np.nan, per.to_numpy())
+    out[~has] = np.nan
+    return out
+
+
+def route_features(facts: Facts, rf: RouteFacts) -> dict[str, np.ndarray]:
+    """Legs, transshipments, dwell, AIS gaps and length against the usual route (legs only)."""
+    if facts.legs is None or rf.legs is None:
+        return {}
+    q = facts.query
+    legs = rf.legs[q]
+    out: dict[str, np.ndarray] = {
+        "route_legs": np.where(np.isnan(legs), 0.0, legs),
+        "route_transshipments": legs - 1,
+    }
+    for name, values in rf.stats.items():
+        out[name] = values[q]
+    if rf.length is not None:
+        if rf.length_unit == "km":
+            out["route_km"] = rf.length[q]
+        if rf.end_key is not None:
+            ok = np.isfinite(rf.length)
+            key = np.where(ok, rf.end_key, -1)
+            index = PriorIndex(
+                key, facts.decl["_t"].to_numpy(), {"s": np.where(ok, rf.length, 0.0)}
+            )
+            look = index.at(rf.end_key[q], facts.t)
+            count, total = look.count(), look.total("s")
+            with np.errstate(divide="ignore", invalid="ignore"):
+                usual = total / count
+                ratio = rf.length[q] / usual
+            out["route_length_vs_usual"] = np.where(count >= MIN_USUAL_ROUTES, ratio, np.nan)
+    return out
+
+
+def corridor_features(facts: Facts, rf: RouteFacts) -> dict[str, np.ndarray]:
+    """Corridor activity and seizure history, and the riskiest port on the route, point in time."""
+    if rf.corridor is None:
+        return {}
+    q, q_t = facts.query, facts.t
+    t_all = facts.decl["_t"].to_numpy()
+    key = factorize(rf.corridor)
+    out: dict[str, np.ndarray] = {}
+    look = PriorIndex(key, t_all).at(key[q], q_t, windows=facts.windows)
+    for w in facts.windows:
+        out[f"corridor_declarations_{w}d"] = look.count(window=w)
+    if facts.labels is None:
+        return out
+    prior = overall_prior(facts, q_t)
+    m = facts.smoothing
+    seen = label_index(facts, key).at(key[q], q_t)
+    inspected, seized = seen.total("inspected"), seen.total("seized")
+    out["corridor_inspections"] = inspected
+    out["corridor_seizures"] = seized
+    out["corridor_seizure_rate"] = smoothed_rate(seized, inspected, prior, m)
+    out.update(_port_features(facts, rf, prior))
+    return out
+
+
+def _port_features(facts: Facts, rf: RouteFacts, prior: np.ndarray) -> dict[str, np.ndarray]:
+    """Highest smoothed port seizure rate on the route and how many ports are high-risk."""
+    labels = facts.labels
+    n_q = len(facts.query)
+    if labels is None:
+        return {}
+    ports = rf.ports
+    port_key = factorize(ports["port"])
+    # outcome events: each labelled declaration's ports, known when its outcome is known
+    by_pos = pd.DataFrame({"_pos": ports["_pos"].to_numpy(), "_key": port_key})
+    events = labels[["_pos", "_known", "_inspected", "_seized"]].merge(by_pos, on="_pos")
+    index = PriorIndex(
+        events["_key"].to_numpy(),
+        events["_known"].to_numpy(),
+        {
+            "inspected": events["_inspected"].to_numpy().astype(np.int64),
+            "seized": events["_seized"].to_numpy().astype(np.int64),
+        },
+    )
+    ordinal = np.full(len(facts.decl), -1, dtype=np.int64)
+    ordinal[facts.query] = np.arange(n_q)
+    row_ord = ordinal[ports["_pos"].to_numpy()]
+    mine = row_ord >= 0
+    row_ord = row_ord[mine]
+    t_all = facts.decl["_t"].to_numpy()
+    look = index.at(port_key[mine], t_all[ports["_pos"].to_numpy()[mine]])
+    rate = smoothed_rate(
+        look.total("seized"), look.total("inspected"), prior[row_ord], facts.smoothing
+    )
+    high = (rate >= HIGH_RISK_FACTOR * prior[row_ord]).astype(float)
+    high[np.isnan(rate)] = np.nan
+    frame = pd.DataFrame({"o": row_ord, "rate": rate, "high": high}).groupby("o")
+    peak = np.full(n_q, np.nan)
+    count = np.full(n_q, np.nan)
+    agg_rate = frame["rate"].max()
+    agg_high = frame["high"].sum(min_count=1)
+    peak[agg_rate.index.to_numpy()] = agg_rate.to_numpy()
+    count[agg_high.index.to_numpy()] = agg_high.to_numpy()
+    return {"port_max_seizure_rate": peak, "port_high_risk_count": count}

@@ -1,0 +1,597 @@
+"""The point-in-time training table and the fitted feature pipeline that scoring reuses.
+
+Design (docs/architecture.md, "Feature pipeline"). The fitted state *is* the fact log known
+before the cutoff: the declaration columns the features read, the labels whose outcome was
+known, the flags raised and the legs of those declarations (Parquet, one file per source,
+plus ``pipeline.json`` with parameters, feature names, category levels and absent groups).
+``transform`` joins that log with the batch's own facts and computes the batch's features
+exactly as :func:`build_table` would on the whole history, so
+``FeaturePipeline().fit(facts before C).transform(facts at/after C)`` equals
+``build_table(all)`` on the declarations at/after ``C``, bit for bit. Declarations dated
+before the cutoff are refused: the fitted state already holds facts from their future.
+
+Missing optional sources (or contract columns) make their feature groups absent, never
+zero-filled; ``groups_absent`` says which and why.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from features.catalogue import GROUPS, catalogue
+from features.declarations import (
+    CATEGORICAL,
+    declaration_features,
+    extra_feature_name,
+    extra_features,
+)
+from features.errors import EXIT_USAGE, ContractError, RiskError
+from features.financial import financial_features
+from features.history import ENTITY_ROLES, Facts, entity_features, times_us
+from features.routes import corridor_features, route_facts, route_features
+from features.sources import Sources
+
+__all__ = [
+    "LABEL_COLUMNS",
+    "FeatureConfigError",
+    "FeaturePipeline",
+    "FutureLeakError",
+    "build_table",
+]
+
+LABEL_COLUMNS = ("inspected", "seized", "seized_kg", "drug_type", "inspected_at", "selected_by")
+"""Label columns passed through to the training table when present."""
+
+STATE_FORMAT = "riskmodel-feature-state"
+STATE_VERSION = 1
+
+_DECL_COLUMNS = (
+    "declaration_id",
+    "declared_at",
+    "importer_id",
+    "declarant_id",
+    "exporter_id",
+    "hs_code",
+    "goods_description",
+    "origin_country",
+    "export_country",
+    "port_of_loading",
+    "port_of_entry",
+    "transport_mode",
+    "container_id",
+    "quantity",
+    "gross_weight_kg",
+    "declared_value_usd",
+    "total_taxes_usd",
+)
+_LABEL_FACTS = ("declaration_id", "inspected", "seized", "inspected_at")
+_FLAG_FACTS = ("flag_id", "entity_id", "flagged_at", "flag_type", "amount_usd")
+_LEG_FACTS = (
+    "declaration_id",
+    "leg_seq",
+    "port_from",
+    "port_to",
+    "departed_at",
+    "arrived_at",
+    "ais_gap_hours",
+)
+_PORT_FACTS = ("locode", "lat", "lon")
+_META = ("declaration_id", "declared_at", "corridor_id")
+
+
+class FutureLeakError(ContractError):
+    """A declaration to transform is dated before the fitted cutoff (it would see its future)."""
+
+
+class FeatureConfigError(RiskError):
+    """Bad pipeline parameters (unknown feature or group in ``exclude``, bad windows)."""
+
+    exit_code = EXIT_USAGE
+
+
+def _keep(frame: pd.DataFrame | None, columns: Iterable[str]) -> pd.DataFrame | None:
+    if frame is None:
+        return None
+    return frame[[c for c in columns if c in frame.columns]]
+
+
+def _decl_columns(sources: Sources) -> list[str]:
+    extras = [*sources.extra_categorical, *sources.extra_numeric]
+    return [c for c in (*_DECL_COLUMNS, *extras) if c in sources.declarations.columns]
+
+
+def _known_labels(labels: pd.DataFrame, declared: pd.DataFrame) -> pd.DataFrame:
+    """Labels joined to their declaration: ``_pos``, ``_known``, ``_inspected``, ``_seized``.
+
+    An outcome is known at ``inspected_at`` (never before its declaration was lodged); a label
+    without ``inspected_at`` is never known and is left out.
+    """
+    ids = pd.Series(np.arange(len(declared)), index=declared["declaration_id"].to_numpy())
+    pos = ids.reindex(labels["declaration_id"].to_numpy()).to_numpy()
+    out = pd.DataFrame(index=labels.index)
+    found = ~np.isnan(pos.astype(float))
+    seized = (
+        labels["seized"].astype("boolean")
+        if "seized" in labels.columns
+        else pd.Series(pd.NA, index=labels.index, dtype="boolean")
+    )
+    if "inspected" in labels.columns:
+        inspected = labels["inspected"].astype("boolean").fillna(False).to_numpy(dtype=bool)
+    else:
+        inspected = seized.notna().to_numpy(dtype=bool)
+    has_time = (
+        labels["inspected_at"].notna().to_numpy(dtype=bool)
+        if "inspected_at" in labels.columns
+        else np.zeros(len(labels), dtype=bool)
+    )
+    keep = found & has_time
+    out = out[keep]
+    p = pos[keep].astype(np.int64)
+    known = times_us(labels["inspected_at"][keep])
+    out["_pos"] = p
+    out["_known"] = np.maximum(known, declared["_t"].to_numpy()[p])
+    out["_inspected"] = inspected[keep]
+    out["_seized"] = seized.fillna(False).to_numpy(dtype=bool)[keep] & inspected[keep]
+    return out.reset_index(drop=True)
+
+
+def _facts(
+    sources: Sources, query: np.ndarray, windows: tuple[int, ...], smoothing: float
+) -> Facts:
+    decl = sources.declarations.reset_index(drop=True).copy()
+    decl["_t"] = times_us(decl["declared_at"])
+    labels = None
+    if sources.labels is not None:
+        labels = _known_labels(sources.labels, decl)
+    flags = None
+    if sources.financial_flags is not None:
+        f = sources.financial_flags
+        f = f[f["flagged_at"].notna() & f["entity_id"].notna()].reset_index(drop=True).copy()
+        f["_t"] = times_us(f["flagged_at"])
+        flags = f
+    legs = None
+    if sources.route_legs is not None:
+        ids = pd.Series(np.arange(len(decl)), index=decl["declaration_id"].to_numpy())
+        pos = ids.reindex(sources.route_legs["declaration_id"].to_numpy()).to_numpy(dtype=float)
+        ok = ~np.isnan(pos)
+        legs = sources.route_legs[ok].reset_index(drop=True).copy()
+        legs["_pos"] = pos[ok].astype(np.int64)
+    return Facts(
+        decl=decl,
+        query=query,
+        labels=labels,
+        flags=flags,
+        legs=legs,
+        ports=sources.ports,
+        windows=windows,
+        smoothing=smoothing,
+        extra_categorical=tuple(sources.extra_categorical),
+        extra_numeric=tuple(sources.extra_numeric),
+    )
+
+
+def _absent_reasons(sources: Sources, produced: set[str], groups: dict[str, str]) -> dict[str, str]:
+    """Why each group without any produced feature is absent."""
+    decl = sources.declarations.columns
+    reasons: dict[str, str] = {}
+    have = {groups[n] for n in produced}
+    for group in GROUPS:
+        if group in have:
+            continue
+        if group == "financial":
+            reasons[group] = (
+                "financial_flags source absent"
+                if sources.financial_flags is None
+                else "declarations have neither importer_id nor exporter_id"
+            )
+        elif group == "route":
+            reasons[group] = "route_legs source absent"
+        elif group == "corridor":
+            reasons[group] = "no origin_country, port columns or route legs to make a corridor"
+        elif group == "extra":
+            reasons[group] = "the mapping declares no extra columns"
+        elif group.endswith("_history"):
+            role = group.removesuffix("_history")
+            missing = [c for c in ENTITY_ROLES[role] if c not in decl]
+            reasons[group] = f"declarations lack column(s) {', '.join(missing)}"
+        else:
+            reasons[group] = "no input column for this group"
+    return reasons
+
+
+class FeaturePipeline:
+    """Point-in-time features as a fitted object: ``fit`` on history, ``transform`` new rows.
+
+    Parameters: ``windows`` (trailing days for counts), ``smoothing`` (pseudo-inspections
+    ``m`` pulling every seizure rate toward the overall rate), ``exclude`` (feature or group
+    names left out, for ablations). Fitted attributes end in ``_``.
+    """
+
+    def __init__(
+        self,
+        *,
+        windows: Sequence[int] = (30, 90, 365),
+        smoothing: float = 20.0,
+        exclude: Iterable[str] = (),
+    ) -> None:
+        windows = tuple(int(w) for w in windows)
+        if not windows or any(w <= 0 for w in windows) or len(set(windows)) != len(windows):
+            raise FeatureConfigError(
+                f"windows must be distinct positive day counts, found {list(windows)}"
+            )
+        if not smoothing >= 0:
+            raise FeatureConfigError(f"smoothing must be >= 0, found {smoothing!r}")
+        self.windows: tuple[int, ...] = windows
+        self.smoothing = float(smoothing)
+        self.exclude: tuple[str, ...] = tuple(exclude)
+
+    # ------------------------------------------------------------------ computation
+
+    def _groups(self, sources: Sources) -> dict[str, str]:
+        names = catalogue(
+            windows=self.windows,
+            extra_categorical=[extra_feature_name(c) for c in sources.extra_categorical],
+            extra_numeric=[extra_feature_name(c) for c in sources.extra_numeric],
+        )
+        return {e.name: e.group for e in names}
+
+    def _check_exclude(self, groups: dict[str, str]) -> None:
+        unknown = [x for x in self.exclude if x not in groups and x not in GROUPS]
+        if unknown:
+            raise FeatureConfigError(
+                f"exclude names unknown feature(s) or group(s) {unknown}; expected a group "
+                f"({', '.join(GROUPS)}) or a feature name from the catalogue"
+            )
+
+    def _compute(self, sources: Sources, query: np.ndarray) -> tuple[pd.DataFrame, dict[str, Any]]:
+        """Features of ``sources.declarations`` rows ``query``, with metadata."""
+        facts = _facts(sources, query, self.windows, self.smoothing)
+        values: dict[str, Any] = {}
+        values.update(declaration_features(facts))
+        for role in ENTITY_ROLES:
+            values.update(entity_features(facts, role))
+        values.update(financial_features(facts))
+        rf = route_facts(facts)
+        values.update(route_features(facts, rf))
+        values.update(corridor_features(facts, rf))
+        values.update(extra_features(facts))
+        groups = self._groups(sources)
+        self._check_exclude(groups)
+        unknown = [n for n in values if n not in groups]
+        if unknown:
+            raise RuntimeError(f"features without a catalogue entry: {unknown}")
+        absent = _absent_reasons(sources, set(values), groups)
+        dropped = set(self.exclude)
+        for group in GROUPS:
+            if group in dropped and group not in absent:
+                absent[group] = "excluded"
+        names = [n for n in values if n not in dropped and groups[n] not in dropped]
+        cats = set(CATEGORICAL) | {extra_feature_name(c) for c in sources.extra_categorical}
+        categorical = [n for n in names if n in cats]
+        corridor = (
+            rf.corridor.iloc[query].reset_index(drop=True)
+            if rf.corridor is not None
+            else pd.Series(pd.NA, index=range(len(query)), dtype="str")
+        )
+        decl = facts.decl
+        columns: dict[str, Any] = {
+            "declaration_id": decl["declaration_id"].iloc[query].reset_index(drop=True),
+            "declared_at": decl["declared_at"].iloc[query].reset_index(drop=True),
+            "corridor_id": corridor,
+        }
+        for name in names:
+            value = values[name]
+            if name in cats:
+                columns[name] = pd.Series(value, dtype="str").reset_index(drop=True)
+            else:
+                columns[name] = np.asarray(value, dtype=float)
+        frame = pd.DataFrame(columns)
+        meta = {
+            "feature_names": names,
+            "categorical_features": categorical,
+            "groups_absent": absent,
+        }
+        return frame, meta
+
+    # ------------------------------------------------------------------ fit / transform
+
+    def fit(self, sources: Sources, *, cutoff: pd.Timestamp | None = None) -> FeaturePipeline:
+        """Learn the fact log known before ``cutoff`` (default: just after the newest fact)."""
+        decl = sources.declarations
+        if cutoff is None:
+            newest = [decl["declared_at"].max()]
+            if sources.labels is not None and "inspected_at" in sources.labels.columns:
+                newest.append(sources.labels["inspected_at"].max())
+            if sources.financial_flags is not None:
+                newest.append(sources.financial_flags["flagged_at"].max())
+            stamps = [pd.Timestamp(x) for x in newest if pd.notna(x)]
+            cutoff = (max(stamps) if stamps else pd.Timestamp("1970-01-01")) + pd.Timedelta(1, "us")
+        cutoff = pd.Timestamp(cutoff)
+        if cutoff.tzinfo is not None:
+            cutoff = cutoff.tz_convert("UTC").tz_localize(None)
+        before = (decl["declared_at"] < cutoff).to_numpy(dtype=bool)
+        kept = decl.loc[before, _decl_columns(sources)].reset_index(drop=True)
+        known = set(kept["declaration_id"])
+        labels = _keep(sources.labels, _LABEL_FACTS)
+        if labels is not None:
+            ok = labels["declaration_id"].isin(known)
+            if "inspected_at" in labels.columns:
+                ok &= labels["inspected_at"] < cutoff
+            labels = labels[ok.to_numpy(dtype=bool)].reset_index(drop=True)
+        flags = _keep(sources.financial_flags, _FLAG_FACTS)
+        if flags is not None:
+            flags = flags[(flags["flagged_at"] < cutoff).to_numpy(dtype=bool)].reset_index(
+                drop=True
+            )
+        legs = _keep(sources.route_legs, _LEG_FACTS)
+        if legs is not None:
+            legs = legs[legs["declaration_id"].isin(known).to_numpy(dtype=bool)].reset_index(
+                drop=True
+            )
+        ports = _keep(sources.ports, _PORT_FACTS)
+        self.state_ = Sources(
+            declarations=kept,
+            labels=labels,
+            financial_flags=flags,
+            route_legs=legs,
+            ports=ports,
+            extra_categorical=tuple(sources.extra_categorical),
+            extra_numeric=tuple(sources.extra_numeric),
+        )
+        self.cutoff_ = cutoff
+        # the feature set is that of the whole input (what build_table on it would produce)
+        probe = Sources(
+            declarations=decl.iloc[:0][_decl_columns(sources)],
+            labels=_keep(sources.labels, _LABEL_FACTS),
+            financial_flags=_keep(sources.financial_flags, _FLAG_FACTS),
+            route_legs=_keep(sources.route_legs, _LEG_FACTS),
+            ports=ports,
+            extra_categorical=tuple(sources.extra_categorical),
+            extra_numeric=tuple(sources.extra_numeric),
+        )
+        _, meta = self._compute(probe, np.zeros(0, dtype=np.int64))
+        self.feature_names_: list[str] = meta["feature_names"]
+        self.categorical_features_: list[str] = meta["categorical_features"]
+        self.groups_absent_: dict[str, str] = meta["groups_absent"]
+        self.category_levels_: dict[str, list[str]] = {
+            name: _levels(kept, name, sources) for name in self.categorical_features_
+        }
+        return self
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "state_"):
+            raise RiskError("FeaturePipeline is not fitted: call fit(sources) or load(folder)")
+
+    def _combined(self, sources: Sources) -> Sources:
+        """The fitted fact log followed by the batch's own facts (no fact counted twice)."""
+        state = self.state_
+        batch = sources.declarations
+        declared = batch["declared_at"]
+        early = (declared < self.cutoff_).to_numpy(dtype=bool)
+        if early.any():
+            i = int(np.flatnonzero(early)[0])
+            raise FutureLeakError(
+                f"declarations: row {batch.index[i] + 1}: column 'declared_at': declaration "
+                f"{batch['declaration_id'].iloc[i]!r} is dated {declared.iloc[i]}, before the "
+                f"feature state's cutoff {self.cutoff_}; expected declarations at or after the "
+                f"cutoff (the fitted history already holds facts from its future) — "
+                f"{int(early.sum())} such row(s)"
+            )
+        seen = batch["declaration_id"].isin(set(state.declarations["declaration_id"]))
+        if seen.any():
+            i = int(np.flatnonzero(seen.to_numpy(dtype=bool))[0])
+            raise ContractError(
+                f"declarations: row {batch.index[i] + 1}: column 'declaration_id': "
+                f"{batch['declaration_id'].iloc[i]!r} is already in the fitted history"
+            )
+        columns = [c for c in _decl_columns(state) if c in batch.columns]
+        declarations = pd.concat([state.declarations, batch[columns]], ignore_index=True)
+
+        def union(
+            old: pd.DataFrame | None, new: pd.DataFrame | None, key: str | None
+        ) -> pd.DataFrame | None:
+            if new is None:
+                return old
+            if old is None:
+                return new.reset_index(drop=True)
+            if key is not None and key in old.columns and key in new.columns:
+                new = new[~new[key].isin(set(old[key])).to_numpy(dtype=bool)]
+            return pd.concat(
+                [old, new[[c for c in old.columns if c in new.columns]]], ignore_index=True
+            )
+
+        legs = sources.route_legs
+        if legs is not None:
+            legs = _keep(
+                legs[legs["declaration_id"].isin(set(batch["declaration_id"]))], _LEG_FACTS
+            )
+        return Sources(
+            declarations=declarations,
+            labels=union(state.labels, _keep(sources.labels, _LABEL_FACTS), "declaration_id"),
+            financial_flags=union(
+                state.financial_flags, _keep(sources.financial_flags, _FLAG_FACTS), "flag_id"
+            ),
+            route_legs=union(state.route_legs, legs, None),
+            ports=state.ports if state.ports is not None else _keep(sources.ports, _PORT_FACTS),
+            extra_categorical=state.extra_categorical,
+            extra_numeric=state.extra_numeric,
+        )
+
+    def transform(self, sources: Sources) -> pd.DataFrame:
+        """Features of ``sources.declarations`` (input order and index), point in time.
+
+        Columns: ``declaration_id``, ``declared_at``, ``corridor_id``, then
+        ``feature_names_``. A declaration dated before ``cutoff_`` is a
+        :class:`FutureLeakError` naming its row.
+        """
+        self._check_fitted()
+        combined = self._combined(sources)
+        n_state = len(self.state_.declarations)
+        query = np.arange(n_state, len(combined.declarations))
+        frame, _ = self._compute(combined, query)
+        missing = [n for n in self.feature_names_ if n not in frame.columns]
+        if missing:
+            raise ContractError(
+                f"declarations: cannot compute feature(s) {missing} the pipeline was fitted "
+                f"with; expected the input columns and sources it was fitted on"
+            )
+        frame = frame[[*_META, *self.feature_names_]]
+        for name in self.categorical_features_:
+            frame[name] = _as_category(frame[name], self.category_levels_.get(name, []))
+        frame.index = sources.declarations.index
+        frame.attrs.update(self._attrs())
+        return frame
+
+    def _attrs(self) -> dict[str, Any]:
+        return {
+            "feature_names": list(self.feature_names_),
+            "categorical_features": list(self.categorical_features_),
+            "groups_absent": dict(self.groups_absent_),
+        }
+
+    # ------------------------------------------------------------------ persistence
+
+    def save(self, folder: Path | str) -> None:
+        """Write the fitted state as Parquet (one file per source) and ``pipeline.json``."""
+        self._check_fitted()
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        present: list[str] = []
+        for name in ("declarations", "labels", "financial_flags", "route_legs", "ports"):
+            frame = getattr(self.state_, name)
+            if frame is not None:
+                frame.to_parquet(folder / f"{name}.parquet", index=False)
+                present.append(name)
+        doc = {
+            "format": STATE_FORMAT,
+            "version": STATE_VERSION,
+            "parameters": {
+                "windows": list(self.windows),
+                "smoothing": self.smoothing,
+                "exclude": list(self.exclude),
+            },
+            "cutoff": self.cutoff_.isoformat(),
+            "sources": present,
+            "extra_categorical": list(self.state_.extra_categorical),
+            "extra_numeric": list(self.state_.extra_numeric),
+            "feature_names": self.feature_names_,
+            "categorical_features": self.categorical_features_,
+            "category_levels": self.category_levels_,
+            "groups_absent": self.groups_absent_,
+        }
+        (folder / "pipeline.json").write_text(json.dumps(doc, indent=2), encoding="utf-8")
+
+    @classmethod
+    def load(cls, folder: Path | str) -> FeaturePipeline:
+        """Read a folder written by :meth:`save`; a missing or foreign file is a ContractError."""
+        folder = Path(folder)
+        path = folder / "pipeline.json"
+        try:
+            doc = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise ContractError(f"{path}: unreadable feature state: {exc}") from None
+        if not isinstance(doc, dict) or doc.get("format") != STATE_FORMAT:
+            raise ContractError(
+                f"{path}: expected format {STATE_FORMAT!r}, found {doc.get('format')!r}"
+                if isinstance(doc, dict)
+                else f"{path}: expected a JSON object"
+            )
+        if doc.get("version") != STATE_VERSION:
+            raise ContractError(
+                f"{path}: expected feature-state version {STATE_VERSION}, "
+                f"found {doc.get('version')!r}"
+            )
+        params = doc["parameters"]
+        pipeline = cls(
+            windows=params["windows"], smoothing=params["smoothing"], exclude=params["exclude"]
+        )
+        frames: dict[str, pd.DataFrame | None] = {}
+        for name in ("declarations", "labels", "financial_flags", "route_legs", "ports"):
+            file = folder / f"{name}.parquet"
+            if name in doc["sources"]:
+                try:
+                    frames[name] = pd.read_parquet(file)
+                except (OSError, ValueError) as exc:
+                    raise ContractError(f"{file}: unreadable feature state: {exc}") from None
+            else:
+                frames[name] = None
+        if frames["declarations"] is None:
+            raise ContractError(f"{folder}: feature state has no declarations.parquet")
+        pipeline.state_ = Sources(
+            declarations=frames["declarations"],
+            labels=frames["labels"],
+            financial_flags=frames["financial_flags"],
+            route_legs=frames["route_legs"],
+            ports=frames["ports"],
+            extra_categorical=tuple(doc["extra_categorical"]),
+            extra_numeric=tuple(doc["extra_numeric"]),
+        )
+        pipeline.cutoff_ = pd.Timestamp(doc["cutoff"])
+        pipeline.feature_names_ = list(doc["feature_names"])
+        pipeline.categorical_features_ = list(doc["categorical_features"])
+        pipeline.category_levels_ = {k: list(v) for k, v in doc["category_levels"].items()}
+        pipeline.groups_absent_ = dict(doc["groups_absent"])
+        return pipeline
+
+
+def _levels(decl: pd.DataFrame, name: str, sources: Sources) -> list[str]:
+    """Sorted distinct values a categorical feature takes on the fitted declarations."""
+    width = {"hs_chapter": 2, "hs_heading": 4, "hs_subheading": 6}
+    if name in width:
+        values = decl["hs_code"].astype("str").str.slice(0, width[name])
+    else:
+        column = next((c for c in sources.extra_categorical if extra_feature_name(c) == name), name)
+        values = decl[column].astype("str")
+    return sorted(str(v) for v in values.dropna().unique())
+
+
+def _as_category(values: pd.Series, levels: Sequence[str]) -> pd.Series:
+    """Categorical with the fitted levels first, then any new level (sorted)."""
+    present = values.dropna().unique()
+    extra = sorted(str(v) for v in present if str(v) not in set(levels))
+    return pd.Series(
+        pd.Categorical(
+            values.astype(object).where(values.notna(), None), categories=[*levels, *extra]
+        ),
+        index=values.index,
+    )
+
+
+def build_table(
+    sources: Sources,
+    *,
+    exclude: Iterable[str] = (),
+    windows: Sequence[int] = (30, 90, 365),
+    smoothing: float = 20.0,
+) -> pd.DataFrame:
+    """The point-in-time training table: one row per declaration, in input order.
+
+    Columns: ``declaration_id``, ``declared_at``, ``corridor_id`` (not a feature), the label
+    columns present (``inspected``, ``seized``, ``seized_kg``, ``drug_type``,
+    ``inspected_at``, ``selected_by``; null where a declaration has no label), then the
+    features. ``attrs``: ``feature_names``, ``categorical_features``, ``groups_absent``.
+    """
+    pipeline = FeaturePipeline(windows=windows, smoothing=smoothing, exclude=exclude)
+    n = len(sources.declarations)
+    frame, meta = pipeline._compute(sources, np.arange(n))
+    frame = frame[[*_META, *meta["feature_names"]]]
+    for name in meta["categorical_features"]:
+        frame[name] = _as_category(frame[name], [])
+    labels = sources.labels
+    if labels is not None:
+        present = [c for c in LABEL_COLUMNS if c in labels.columns]
+        joined = (
+            labels.drop_duplicates("declaration_id")
+            .set_index("declaration_id")[present]
+            .reindex(frame["declaration_id"].to_numpy())
+            .reset_index(drop=True)
+        )
+        frame = pd.concat([frame[list(_META)], joined, frame[meta["feature_names"]]], axis=1)
+    frame.attrs.update(meta)
+    return frame
