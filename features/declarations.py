@@ -178,7 +178,7 @@ def declaration_features(facts: Facts) -> dict[str, np.ndarray | pd.Series]:
         if name in decl.columns:
             out[name] = _take(decl[name].astype("str"), q)
     when = decl["declared_at"].iloc[q]
-    out["declared_weekday"] = when.dt.weekday.to_numpy(dtype=float)
+    out["declared_weekday"] = when.dt.day_of_week.to_numpy(dtype=float)
     out["declared_month"] = when.dt.month.to_numpy(dtype=float)
     out["declared_hour"] = when.dt.hour.to_numpy(dtype=float)
 

@@ -1,0 +1,223 @@
+"""FeaturePipeline and build_table: fit/transform identity, save/load, refusals, metadata."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from strategies import at, read_world, typed, worlds
+
+from features.errors import ContractError
+from features.sources import Sources
+from features.table import FeatureConfigError, FeaturePipeline, FutureLeakError, build_table
+
+SAMPLE = Path(__file__).resolve().parents[2] / "data" / "sample"
+
+
+def split_at(sources: Sources, cutoff: pd.Timestamp) -> tuple[Sources, Sources]:
+    """(facts known before ``cutoff``, facts at/after it) as two DATA-like batches."""
+    decl = sources.declarations
+    early = decl["declared_at"] < cutoff
+    past_ids, late_ids = (
+        set(decl.loc[early, "declaration_id"]),
+        set(decl.loc[~early, "declaration_id"]),
+    )
+
+    def part(frame: pd.DataFrame | None, mask: pd.Series | None) -> pd.DataFrame | None:
+        return None if frame is None or mask is None else frame[mask.to_numpy(dtype=bool)]
+
+    lab, legs, flags = sources.labels, sources.route_legs, sources.financial_flags
+    past = replace(
+        sources,
+        declarations=decl[early],
+        labels=part(lab, None if lab is None else lab["declaration_id"].isin(past_ids)
+                    & (lab["inspected_at"] < cutoff)),
+        route_legs=part(legs, None if legs is None else legs["declaration_id"].isin(past_ids)),
+        financial_flags=part(flags, None if flags is None else flags["flagged_at"] < cutoff),
+    )  # fmt: skip
+    future = replace(
+        sources,
+        declarations=decl[~early],
+        labels=part(lab, None if lab is None else lab["inspected_at"] >= cutoff),
+        route_legs=part(legs, None if legs is None else legs["declaration_id"].isin(late_ids)),
+        financial_flags=part(flags, None if flags is None else flags["flagged_at"] >= cutoff),
+    )
+    return past, future
+
+
+def assert_same_features(expected: pd.DataFrame, got: pd.DataFrame, names: list[str]) -> None:
+    """Same ids in the same order and bit-identical feature values (categoricals as text)."""
+    assert expected["declaration_id"].tolist() == got["declaration_id"].tolist()
+    for name in names:
+        a, b = expected[name], got[name]
+        if isinstance(a.dtype, pd.CategoricalDtype):
+            assert a.astype(str).tolist() == b.astype(str).tolist(), name
+        else:
+            assert np.array_equal(a.to_numpy(float), b.to_numpy(float), equal_nan=True), name
+
+
+def check_identity(sources: Sources, cutoff: pd.Timestamp) -> None:
+    table = build_table(sources)
+    past, future = split_at(sources, cutoff)
+    pipeline = FeaturePipeline().fit(past, cutoff=cutoff)
+    got = pipeline.transform(future)
+    assert pipeline.feature_names_ == table.attrs["feature_names"]
+    expected = table[(table["declared_at"] >= cutoff).to_numpy(dtype=bool)]
+    assert_same_features(expected.reset_index(drop=True), got.reset_index(drop=True),
+                         table.attrs["feature_names"])  # fmt: skip
+    # fitting on everything with the cutoff gives the same state as fitting on the past
+    again = FeaturePipeline().fit(sources, cutoff=cutoff).transform(future)
+    assert_same_features(got, again, table.attrs["feature_names"])
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_fit_before_transform_after_equals_build_table(data: st.DataObject) -> None:
+    sources = data.draw(worlds())
+    cutoff = data.draw(
+        st.one_of(
+            st.sampled_from(list(sources.declarations["declared_at"])),
+            st.integers(0, 60 * 24).map(at),
+        )
+    )
+    check_identity(sources, cutoff)
+
+
+@pytest.fixture(scope="module")
+def sample() -> Sources:
+    if not SAMPLE.joinpath("declarations.parquet").exists():
+        pytest.skip("no committed sample")
+    return read_world(SAMPLE)
+
+
+def test_identity_on_the_committed_sample(sample: Sources) -> None:
+    check_identity(sample, pd.Timestamp("2024-06-01"))
+
+
+def test_save_load_round_trip_transforms_identically(sample: Sources, tmp_path: Path) -> None:
+    cutoff = pd.Timestamp("2024-10-01")
+    past, future = split_at(sample, cutoff)
+    pipeline = FeaturePipeline(windows=(7, 60), smoothing=5.0).fit(past, cutoff=cutoff)
+    pipeline.save(tmp_path / "state")
+    files = {p.name for p in (tmp_path / "state").iterdir()}
+    assert "pipeline.json" in files and "declarations.parquet" in files
+    assert not [f for f in files if f.endswith((".pkl", ".pickle", ".joblib"))]
+    loaded = FeaturePipeline.load(tmp_path / "state")
+    assert (loaded.windows, loaded.smoothing) == ((7, 60), 5.0)
+    pd.testing.assert_frame_equal(pipeline.transform(future), loaded.transform(future))
+
+
+def test_transform_refuses_a_declaration_before_the_cutoff(sample: Sources) -> None:
+    cutoff = pd.Timestamp("2024-06-01")
+    pipeline = FeaturePipeline().fit(sample, cutoff=cutoff)
+    batch = sample.declarations[sample.declarations["declared_at"] >= "2024-05-31"]
+    first = batch.index[0]
+    with pytest.raises(FutureLeakError, match=rf"row {first + 1}: column 'declared_at'") as err:
+        pipeline.transform(replace(sample, declarations=batch))
+    assert err.value.exit_code == 3
+    assert str(batch["declaration_id"].iloc[0]) in str(err.value)
+
+
+def test_default_cutoff_is_just_after_the_newest_fact(sample: Sources) -> None:
+    pipeline = FeaturePipeline().fit(sample)
+    newest = max(
+        sample.declarations["declared_at"].max(),
+        sample.labels["inspected_at"].max(),  # type: ignore[index]
+        sample.financial_flags["flagged_at"].max(),  # type: ignore[index]
+    )
+    assert pipeline.cutoff_ == newest + pd.Timedelta(1, "us")
+
+
+def test_table_layout_and_metadata(sample: Sources) -> None:
+    table = build_table(sample)
+    names = table.attrs["feature_names"]
+    assert list(table.columns[:3]) == ["declaration_id", "declared_at", "corridor_id"]
+    assert list(table.columns[3:9]) == [
+        "inspected", "seized", "seized_kg", "drug_type", "inspected_at", "selected_by"
+    ]  # fmt: skip
+    assert list(table.columns[9:]) == names
+    assert len(table) == len(sample.declarations)
+    assert table["declaration_id"].tolist() == sample.declarations["declaration_id"].tolist()
+    assert table.attrs["groups_absent"] == {"extra": "the mapping declares no extra columns"}
+    for raw in ("importer_id", "declarant_id", "exporter_id", "container_id", "declaration_id"):
+        assert raw not in names
+    for name in names:  # valid LightGBM names: snake_case, no brackets, commas, colons, quotes
+        assert re.fullmatch(r"[a-z][a-z0-9_]*", name), name
+    for name in table.attrs["categorical_features"]:
+        assert isinstance(table[name].dtype, pd.CategoricalDtype)
+    assert table["corridor_id"].str.fullmatch(r"[A-Z?]{1,2}:[A-Z?]+(>[A-Z?]+)+").all()
+
+
+def test_missing_sources_make_groups_absent_not_zero(sample: Sources) -> None:
+    only = Sources(declarations=sample.declarations, labels=sample.labels)
+    table = build_table(only)
+    absent = table.attrs["groups_absent"]
+    assert absent["financial"] == "financial_flags source absent"
+    assert absent["route"] == "route_legs source absent"
+    names = table.attrs["feature_names"]
+    assert not [n for n in names if "flag" in n or n.startswith("route_")]
+    # corridors still come from the declaration's own ports, without legs
+    assert table["corridor_id"].str.fullmatch(r"[A-Z]{2}:[A-Z]{5}>[A-Z]{5}").all()
+
+
+def test_mapped_declarations_only_layout_with_extras() -> None:
+    # a foreign layout mapped onto a few contract columns, labels from the file, two extras
+    decl = typed(
+        "declarations",
+        [
+            {"declaration_id": "A", "declared_at": at(0), "importer_id": "I1",
+             "hs_code": "090111", "office.id": "K1", "total.taxes": 10.0},
+            {"declaration_id": "B", "declared_at": at(5), "importer_id": "I1",
+             "hs_code": "090111", "office.id": "K2", "total.taxes": 20.0},
+        ],
+    )  # fmt: skip
+    labels = typed(
+        "labels",
+        [
+            {"declaration_id": "A", "inspected": True, "seized": True, "inspected_at": at(1)},
+            {"declaration_id": "B", "inspected": True, "seized": False, "inspected_at": at(6)},
+        ],
+    )
+    sources = Sources(
+        declarations=decl,
+        labels=labels,
+        extra_categorical=("office.id",),
+        extra_numeric=("total.taxes",),
+    )
+    table = build_table(sources)
+    assert table["extra_office_id"].astype(str).tolist() == ["K1", "K2"]
+    assert table["extra_total_taxes"].tolist() == [10.0, 20.0]
+    assert "extra_office_id" in table.attrs["categorical_features"]
+    assert "extra" not in table.attrs["groups_absent"]
+    # B sees A's seizure (known at hour 1): 1 inspection, 1 seizure
+    assert table["importer_seizures"].tolist() == [0.0, 1.0]
+    assert "declarant_history" in table.attrs["groups_absent"]
+
+
+def test_exclude_by_group_and_by_name(sample: Sources) -> None:
+    small = replace(sample, declarations=sample.declarations.head(500))
+    table = build_table(small, exclude=("financial", "route_km"))
+    names = table.attrs["feature_names"]
+    assert "route_km" not in names and not [n for n in names if "flag" in n]
+    assert table.attrs["groups_absent"]["financial"] == "excluded"
+    with pytest.raises(FeatureConfigError, match="route_kms"):
+        build_table(small, exclude=("route_kms",))
+
+
+def test_transform_needs_the_fitted_columns(sample: Sources) -> None:
+    cutoff = pd.Timestamp("2024-12-01")
+    past, future = split_at(sample, cutoff)
+    pipeline = FeaturePipeline().fit(past, cutoff=cutoff)
+    again = pipeline.transform(
+        replace(future, declarations=future.declarations.drop(columns=["quantity"]))
+    )
+    # a column absent from the batch is unknown for the batch rows, never zero
+    assert again["value_per_quantity"].isna().all()
+    with pytest.raises(ContractError, match=r"already in the fitted history|before the feature"):
+        pipeline.transform(replace(future, declarations=past.declarations.tail(1)))
