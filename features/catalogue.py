@@ -264,8 +264,7 @@ _ROUTE: tuple[tuple[str, str, str], ...] = (
     (
         "port_high_risk_count",
         "corridor",
-        "the route passes {value:.0f} ports with a past seizure rate at least twice the "
-        "overall rate",
+        "the route passes {value:.0f} ports with a past seizure rate above twice the overall rate",
     ),
 )
 
@@ -324,11 +323,7 @@ def describe(name: str, value: object) -> str:
     try:
         return info.template.format(value=value)
     except (ValueError, TypeError):
-        return (
-            info.template.replace(":", "").format(value=value)
-            if "{value" in info.template
-            else str(value)
-        )
+        return f"{name} = {value}"
 
 
 def catalogue_frame(names: Iterable[str] | None = None) -> pd.DataFrame:

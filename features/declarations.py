@@ -221,7 +221,8 @@ def declaration_features(facts: Facts) -> dict[str, np.ndarray | pd.Series]:
     if "origin_country" in decl.columns and "export_country" in decl.columns:
         o = decl["origin_country"].iloc[q]
         e = decl["export_country"].iloc[q]
-        differs = (o != e).astype("boolean").to_numpy(dtype=float, na_value=np.nan)
+        differs = (o != e).to_numpy(dtype=float)
+        differs[(o.isna() | e.isna()).to_numpy(dtype=bool)] = np.nan
         out["origin_differs_export"] = differs
     if "goods_description" in decl.columns:
         signals = _description_signals(decl["goods_description"].iloc[q], chapter.iloc[q])

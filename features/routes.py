@@ -41,7 +41,7 @@ __all__ = [
 
 EARTH_RADIUS_KM = 6371.0
 HIGH_RISK_FACTOR = 2.0
-"""A port is high-risk at ``t`` when its smoothed seizure rate is at least this x the overall."""
+"""A port is high-risk at ``t`` when its smoothed seizure rate exceeds this x the overall."""
 MIN_USUAL_ROUTES = 3
 """Earlier routes of the same origin and entry port needed before a usual length exists."""
 
@@ -294,7 +294,7 @@ def _port_features(facts: Facts, rf: RouteFacts, prior: np.ndarray) -> dict[str,
     rate = smoothed_rate(
         look.total("seized"), look.total("inspected"), prior[row_ord], facts.smoothing
     )
-    high = (rate >= HIGH_RISK_FACTOR * prior[row_ord]).astype(float)
+    high = (rate > HIGH_RISK_FACTOR * prior[row_ord]).astype(float)
     high[np.isnan(rate)] = np.nan
     frame = pd.DataFrame({"o": row_ord, "rate": rate, "high": high}).groupby("o")
     peak = np.full(n_q, np.nan)

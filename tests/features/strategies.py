@@ -210,3 +210,8 @@ def read_world(folder: Path) -> Sources:
         route_legs=read("route_legs"),
         ports=read("ports"),
     )
+
+
+def cell(frame: pd.DataFrame, row: str, column: str) -> float:
+    """One numeric feature value by row label, as a float (NaN stays NaN)."""
+    return float(frame[column].to_numpy(dtype=float)[frame.index.get_indexer(pd.Index([row]))[0]])

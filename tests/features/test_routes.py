@@ -1,0 +1,140 @@
+"""Route, corridor and port features on a hand-made world; arithmetic worked out in comments."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from strategies import at, cell, typed
+
+from features.sources import Sources
+from features.table import build_table
+
+DAY = 24.0
+
+
+def _world() -> Sources:
+    decl = typed(
+        "declarations",
+        [
+            {
+                "declaration_id": "D0",
+                "declared_at": at(0),
+                "importer_id": "I1",
+                "hs_code": "080390",
+                "origin_country": "EC",
+                "port_of_loading": "ECGYE",
+                "port_of_entry": "NLRTM",
+            },
+            {
+                "declaration_id": "D1",
+                "declared_at": at(DAY),
+                "importer_id": "I2",
+                "hs_code": "080390",
+                "origin_country": "CO",
+                "port_of_loading": "COBUN",
+                "port_of_entry": "NLRTM",
+            },
+            {
+                "declaration_id": "D2",
+                "declared_at": at(5 * DAY),
+                "importer_id": "I3",
+                "hs_code": "080390",
+                "origin_country": "CO",
+                "port_of_loading": "COBUN",
+                "port_of_entry": "NLRTM",
+            },
+        ],
+    )
+    legs = typed(
+        "route_legs",
+        [
+            {
+                "declaration_id": d,
+                "leg_seq": s,
+                "port_from": a,
+                "port_to": b,
+                "departed_at": at(dep * DAY),
+                "arrived_at": at(arr * DAY),
+                "ais_gap_hours": gap,
+            }
+            for d in ("D1", "D2")
+            for s, a, b, dep, arr, gap in (
+                (1, "COBUN", "PAMIT", -20, -15, 5.0),
+                (2, "PAMIT", "NLRTM", -12, -1, 12.0),
+            )
+        ],
+    )
+    labels = typed(
+        "labels",
+        [
+            # D0 clean, known at hour 12; D1 seized, known on day 2
+            {"declaration_id": "D0", "inspected": True, "seized": False, "inspected_at": at(12)},
+            {
+                "declaration_id": "D1",
+                "inspected": True,
+                "seized": True,
+                "inspected_at": at(2 * DAY),
+            },
+        ],
+    )
+    # ports on the equator, so great-circle km are arc lengths: 1 degree = 6371 * pi / 180
+    ports = typed(
+        "ports",
+        [
+            {"locode": c, "name": c, "country": c[:2], "lat": 0.0, "lon": lon}
+            for c, lon in (("COBUN", 0.0), ("PAMIT", 1.0), ("NLRTM", 3.0), ("ECGYE", 5.0))
+        ],
+    )
+    return Sources(declarations=decl, labels=labels, route_legs=legs, ports=ports)
+
+
+def test_route_shape_from_legs() -> None:
+    t = build_table(_world()).set_index("declaration_id")
+    assert t.loc["D2", "corridor_id"] == "CO:COBUN>PAMIT>NLRTM"
+    assert t.loc["D2", "route_legs"] == 2.0
+    assert t.loc["D2", "route_transshipments"] == 1.0
+    # dwell at PAMIT: arrived day -15, left day -12 -> 72 hours
+    assert t.loc["D2", "route_dwell_hours_total"] == 72.0
+    assert t.loc["D2", "route_dwell_hours_max"] == 72.0
+    assert t.loc["D2", "route_ais_gap_hours_total"] == 17.0  # 5 + 12
+    assert t.loc["D2", "route_ais_gap_hours_max"] == 12.0
+    # 1 + 2 degrees of arc
+    assert math.isclose(cell(t, "D2", "route_km"), 3 * 6371 * math.pi / 180)
+    # only one earlier route for CO -> NLRTM (D1): fewer than 3, no usual length
+    assert np.isnan(cell(t, "D2", "route_length_vs_usual"))
+
+
+def test_declaration_without_legs_gets_its_corridor_from_its_columns() -> None:
+    t = build_table(_world()).set_index("declaration_id")
+    assert t.loc["D0", "corridor_id"] == "EC:ECGYE>NLRTM"
+    assert t.loc["D0", "route_legs"] == 0.0
+    assert np.isnan(cell(t, "D0", "route_transshipments"))
+    assert np.isnan(cell(t, "D0", "route_km"))
+
+
+def test_corridor_and_port_rates_point_in_time() -> None:
+    t = build_table(_world(), smoothing=20.0).set_index("declaration_id")
+    # D2 (day 5) knows D0 (clean) and D1 (seized): prior = 1/2
+    # corridor CO:COBUN>PAMIT>NLRTM: D1 only -> (1 + 20 * 0.5) / (1 + 20) = 11/21
+    assert t.loc["D2", "corridor_inspections"] == 1.0
+    assert t.loc["D2", "corridor_seizures"] == 1.0
+    assert math.isclose(cell(t, "D2", "corridor_seizure_rate"), 11 / 21)
+    assert t.loc["D2", "corridor_declarations_30d"] == 1.0
+    # ports: COBUN and PAMIT saw D1 (11/21); NLRTM saw D0 and D1: (1 + 10) / (2 + 20) = 0.5
+    assert math.isclose(cell(t, "D2", "port_max_seizure_rate"), 11 / 21)
+    # high-risk means above 2 x 0.5 = 1.0: none
+    assert t.loc["D2", "port_high_risk_count"] == 0.0
+    # D1 (day 1) knows only D0 (clean): prior 0; its corridor has no known outcome -> 0
+    assert t.loc["D1", "corridor_seizure_rate"] == 0.0
+    assert t.loc["D1", "corridor_inspections"] == 0.0
+
+
+def test_without_legs_corridor_comes_from_declarations() -> None:
+    world = _world()
+    only = Sources(declarations=world.declarations, labels=world.labels)
+    t = build_table(only).set_index("declaration_id")
+    assert t.loc["D2", "corridor_id"] == "CO:COBUN>NLRTM"
+    assert "route_legs" not in t.columns
+    # D2's ports are now COBUN and NLRTM; NLRTM: D0 and D1 -> 0.5; COBUN: D1 -> 11/21
+    assert math.isclose(cell(t, "D2", "port_max_seizure_rate"), 11 / 21)
