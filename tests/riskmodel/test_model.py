@@ -3,6 +3,7 @@ ModelErrors naming the path or the columns."""
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from features.sources import Sources
 from riskmodel.config import parse_config
 from riskmodel.errors import ModelError
 from riskmodel.model import RiskModel
@@ -22,7 +24,7 @@ class Saved:
     model: RiskModel
     folder: Path
     table: pd.DataFrame
-    sources: object
+    future: Sources
 
 
 @pytest.fixture(scope="module")
@@ -45,17 +47,29 @@ def saved(small_world: Path, tmp_path_factory: pytest.TempPathFactory) -> Saved:
     model = fit_model(table, config=config, split=split, pipeline=pipeline)
     folder = tmp_path_factory.mktemp("model") / "risk_model"
     model.save(folder)
-    return Saved(model, folder, table, sources)
+    declarations = sources.declarations
+    later = declarations[(declarations["declared_at"] >= split.train_cutoff).to_numpy(dtype=bool)]
+    future = dataclasses.replace(sources, declarations=later.reset_index(drop=True))
+    return Saved(model, folder, table, future)
 
 
 def test_round_trip_identical_predictions(saved: Saved) -> None:
     loaded = RiskModel.load(saved.folder)
     assert np.array_equal(loaded.predict_table(saved.table), saved.model.predict_table(saved.table))
-    before = saved.model.predict(saved.sources)  # type: ignore[arg-type]
-    after = loaded.predict(saved.sources)  # type: ignore[arg-type]
+    before = saved.model.predict(saved.future)
+    after = loaded.predict(saved.future)
     pd.testing.assert_frame_equal(before, after)
     assert before["risk_score"].between(0, 1).all()
     assert loaded.meta["feature_names"] == saved.model.feature_names
+
+
+def test_raw_declarations_score_as_in_the_training_table(saved: Saved) -> None:
+    """Scoring raw declarations after the cutoff reproduces the training table's scores."""
+    scored = saved.model.predict(saved.future)
+    ids = saved.future.declarations["declaration_id"]
+    rows = saved.table.set_index("declaration_id").loc[ids].reset_index()
+    expected = saved.model.predict_table(rows)
+    np.testing.assert_allclose(scored["risk_score"].to_numpy(), expected, rtol=0, atol=1e-12)
 
 
 def test_saved_folder_has_no_pickles(saved: Saved) -> None:
