@@ -125,3 +125,7 @@ def test_split_defaults_to_day_counts(tmp_path: Path) -> None:
 def test_committed_experiments_load(name: str) -> None:
     cfg = load_config(EXPERIMENTS / f"{name}.toml")
     assert cfg.split.test_days is not None  # day counts: trains on any generated world
+    from features.table import FeaturePipeline
+
+    # the feature pipeline refuses unknown groups: an ablation naming one would never train
+    FeaturePipeline(exclude=cfg.features.exclude)._check_exclude({})
