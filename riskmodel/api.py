@@ -105,14 +105,14 @@ def _load_config(config: Path | str | ExperimentConfig) -> tuple[ExperimentConfi
     return load_config(Path(config)), Path(config)
 
 
-def _read(data: Path, mapping: Path | None) -> LoadResult:
+def _read(data: Path, mapping: Path | None, *, require_labels: bool = True) -> LoadResult:
     from features.io import read_sources
     from features.mapping import load_mapping
 
     if not Path(data).is_dir():
         raise UsageError(f"DATA directory {data} does not exist or is not a directory")
     mapping_obj = load_mapping(Path(mapping)) if mapping is not None else None
-    return read_sources(Path(data), mapping=mapping_obj)
+    return read_sources(Path(data), mapping=mapping_obj, require_labels=require_labels)
 
 
 def _read_truth(data: Path, truth: Path | None) -> pd.DataFrame | None:
@@ -453,8 +453,12 @@ def sample(
 
 
 def validate(data: Path, *, mapping: Path | None = None) -> LoadResult:
-    """Check every source of DATA against the contract; the result lists each problem."""
-    return _read(Path(data), mapping)
+    """Check every source of DATA against the contract; the result lists each problem.
+
+    Label columns a mapping names are optional here (a scoring batch has none); training
+    requires them.
+    """
+    return _read(Path(data), mapping, require_labels=False)
 
 
 def features(
