@@ -187,6 +187,16 @@ def _history(windows: Sequence[int]) -> list[FeatureInfo]:
                 f"{who}'s past seizure rate (smoothed toward the overall rate) is {{value:.1%}}",
             ),
         ]
+        if role == "declarant":
+            out.append(
+                FeatureInfo(
+                    "declarant_young_client_share_365d",
+                    group,
+                    "numeric",
+                    "{value:.0%} of the declarant's declarations in the 365 days before were "
+                    "for importers that had started declaring less than 90 days earlier",
+                )
+            )
     return out
 
 

@@ -16,6 +16,13 @@ Entity history (importer, declarant, exporter, importer x declarant pair): age a
 declarations in the trailing windows, first-time flag, inspections and seizures whose
 outcome was known before ``t`` (``labels.inspected_at < t``), and the seizure rate smoothed
 toward the overall rate known before ``t``: ``(seized + m * prior) / (inspected + m)``.
+
+Broker portfolio (declarant only): the share of the declarant's declarations in the last
+365 days that were lodged for a *young* importer (first declared under
+:data:`YOUNG_IMPORTER_DAYS` days before that declaration). A broker who keeps filing for
+brand-new companies is a classic targeting signal, and it needs no outcomes at all, so it
+is known long before the broker's own seizure rate is. Each past declaration's importer age
+is taken at that declaration's own time, so only facts before ``t`` are used.
 """
 
 from __future__ import annotations
@@ -31,7 +38,9 @@ __all__ = [
     "ENTITY_ROLES",
     "Facts",
     "Lookup",
+    "PORTFOLIO_WINDOW_DAYS",
     "PriorIndex",
+    "YOUNG_IMPORTER_DAYS",
     "entity_features",
     "factorize",
     "label_index",
@@ -42,6 +51,12 @@ __all__ = [
 
 DAY_US = 86_400_000_000
 """One day in microseconds (timestamps travel as int64 microseconds)."""
+
+YOUNG_IMPORTER_DAYS = 90
+"""An importer first seen fewer days than this before a declaration counts as young."""
+
+PORTFOLIO_WINDOW_DAYS = 365
+"""Trailing window of the broker-portfolio share."""
 
 ENTITY_ROLES: dict[str, tuple[str, ...]] = {
     "importer": ("importer_id",),
@@ -280,4 +295,25 @@ def entity_features(facts: Facts, role: str) -> dict[str, np.ndarray]:
         out[f"{role}_seizure_rate"] = smoothed_rate(
             seized, inspected, overall_prior(facts, q_t), facts.smoothing
         )
+    if role == "declarant" and "importer_id" in facts.decl.columns:
+        out["declarant_young_client_share_365d"] = _young_client_share(facts, keys, q_key, q_t)
     return out
+
+
+def _young_client_share(
+    facts: Facts, declarant: np.ndarray, q_key: np.ndarray, q_t: np.ndarray
+) -> np.ndarray:
+    """Share of the declarant's past-year declarations lodged for a young importer (NaN: none)."""
+    t_all = facts.decl["_t"].to_numpy()
+    importer = factorize(facts.decl["importer_id"])
+    first = PriorIndex(importer, t_all).at(importer, t_all).first()
+    age = np.where(np.isnan(first), 0.0, (t_all - first) / DAY_US)
+    young = ((importer >= 0) & (age < YOUNG_IMPORTER_DAYS)).astype(np.int64)
+    look = PriorIndex(declarant, t_all, {"young": young}).at(
+        q_key, q_t, windows=(PORTFOLIO_WINDOW_DAYS,)
+    )
+    lodged = look.count(window=PORTFOLIO_WINDOW_DAYS)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(
+            lodged > 0, look.total("young", window=PORTFOLIO_WINDOW_DAYS) / lodged, np.nan
+        )

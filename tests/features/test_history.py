@@ -140,3 +140,39 @@ def test_history_is_independent_of_input_order() -> None:
     b = build_table(shuffled).set_index("declaration_id").sort_index()
     names = a.attrs["feature_names"]
     pd.testing.assert_frame_equal(a[names], b[names], check_categorical=False)
+
+
+def test_broker_young_client_share_by_hand() -> None:
+    """Share of the broker's past-year declarations lodged for an importer under 90 days old."""
+    rows = [
+        # (id, day, importer, broker)
+        ("A1", 0, "OLD", "B1"),  # OLD starts on day 0
+        ("A2", 100, "OLD", "B1"),  # OLD is 100 days old: not young
+        ("A3", 110, "NEW", "B1"),  # NEW's first declaration: age 0, young
+        ("A4", 120, "NEW", "B1"),  # NEW is 10 days old: young
+        ("A5", 130, "OLD", "B1"),
+        ("A6", 600, "OLD", "B1"),  # everything above is more than 365 days before
+        ("A7", 601, "OLD", "B2"),
+    ]
+    decl = typed(
+        "declarations",
+        [
+            {
+                "declaration_id": i,
+                "declared_at": at(day * DAY),
+                "importer_id": imp,
+                "declarant_id": broker,
+                "hs_code": "090111",
+            }
+            for i, day, imp, broker in rows
+        ],
+    )
+    t = build_table(Sources(declarations=decl)).set_index("declaration_id")
+    share = t["declarant_young_client_share_365d"]
+    assert np.isnan(share["A1"])  # the broker has no past declarations
+    assert share["A2"] == 1.0  # A1: OLD was 0 days old (its first declaration) -> young
+    assert share["A3"] == 1 / 2  # A1 young, A2 not
+    assert share["A4"] == 2 / 3  # A1, A3 young; A2 not
+    assert share["A5"] == 3 / 4  # A1, A3, A4 young
+    assert np.isnan(share["A6"])  # nothing in the 365 days before day 600
+    assert np.isnan(share["A7"])  # B2's first declaration
