@@ -31,6 +31,7 @@ KIND_EFFECT = np.array([-3.0, -0.2, -0.1, 1.3, 1.2])
 SLOTS = 3
 SLOT_PROBS = np.array([0.6, 0.28, 0.12])
 COMPLICIT_SHARE = 0.10
+COMPLICIT_POPULARITY = 0.05  # relative share of ordinary clients a complicit broker wins
 RISKY_EXPORTER_SHARE = 0.10
 
 
@@ -162,7 +163,9 @@ def make_actors(
     n_dcl = max(30, n_imp // 8)
     complicit = rng.random(n_dcl) < COMPLICIT_SHARE
     complicit[:2] = True
-    popularity = rng.lognormal(0, 1.0, n_dcl)
+    # complicit brokers are small shops: little ordinary business, so their client book
+    # leans toward the fronts that seek them out (an observable trace, as in practice)
+    popularity = rng.lognormal(0, 1.0, n_dcl) * np.where(complicit, COMPLICIT_POPULARITY, 1.0)
     importer_declarants = rng.choice(n_dcl, size=(n_imp, SLOTS), p=popularity / popularity.sum())
     complicit_ids = np.flatnonzero(complicit)
     wants = np.where(front, 0.75, np.where(kind == COMPROMISED, 0.4, 0.0))

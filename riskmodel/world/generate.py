@@ -28,9 +28,9 @@ from riskmodel.world import entities as ent
 from riskmodel.world import reference as ref
 from riskmodel.world.legacy import legacy_rules
 
-TARGET_BASE_RATE = 0.014
-RANDOM_INSPECTION_SHARE = 0.02
-TARGET_INSPECTED_SHARE = 0.07
+TARGET_BASE_RATE = 0.025
+RANDOM_INSPECTION_SHARE = 0.025
+TARGET_INSPECTED_SHARE = 0.09
 RULES_INSPECTION_CAP = 0.9
 NOISE_SD = 0.3
 U_EFFECT = 0.4
@@ -305,6 +305,10 @@ def generate_world(
             },
             "declarants": int(actors.declarant_ids.size),
             "complicit_declarants": int(actors.declarant_complicit.sum()),
+            "complicit_declarant_popularity": ent.COMPLICIT_POPULARITY,
+            "complicit_declarant_declaration_share": round(
+                float(actors.declarant_complicit[declarant].mean()), 4
+            ),
             "exporters": int(actors.exporter_ids.size),
             "risky_exporters": int(actors.exporter_risky.sum()),
             "declaration_share_by_kind": {
