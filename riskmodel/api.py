@@ -34,7 +34,6 @@ from riskmodel.errors import ModelError, UsageError
 
 if TYPE_CHECKING:
     from features.io import LoadResult
-
     from features.sources import Sources
     from riskmodel.config import ExperimentConfig
     from riskmodel.evaluate import Evaluation
@@ -203,7 +202,6 @@ def train(
     register a new version under ``[tracking] register_as`` (empty: not registered).
     """
     from features.table import FeaturePipeline, build_table
-
     from riskmodel import tracking
     from riskmodel.evaluate import evaluate_model
     from riskmodel.split import make_split
@@ -247,7 +245,7 @@ def train(
             register_as=cfg.tracking.register_as or None,
             run_name=config_file.stem if config_file is not None else None,
             model_folder=folder,
-            input_example=sources.declarations.head(INPUT_EXAMPLE_ROWS).reset_index(drop=True),
+            input_example=input_example(sources.declarations, pipeline.cutoff_),
             required_columns=REQUIRED_DECLARATION_COLUMNS,
             config_file=config_file,
             config_dict=cfg.to_dict(),
@@ -278,6 +276,37 @@ def train(
         evaluation=evaluation,
         model=model,
     )
+
+
+def input_example(
+    declarations: pd.DataFrame, cutoff: pd.Timestamp, *, rows: int = INPUT_EXAMPLE_ROWS
+) -> pd.DataFrame:
+    """The pyfunc's input example: the newest declarations, re-dated and re-keyed to be servable.
+
+    The served model refuses a declaration dated before its feature state's cutoff (the
+    fitted history already holds facts from its future: ``FutureLeakError``) and one whose
+    ``declaration_id`` is already in that history (``ContractError``), so any declaration of
+    the training data, the whole of which the scoring state was fitted on, would be refused
+    and MLflow would log "Failed to validate serving input example". The example therefore
+    takes the ``rows`` newest declarations (real importers, HS codes, extra columns... so
+    their features are meaningful), moves ``declared_at`` to the cutoff rounded up to the
+    next whole second (the JSON example keeps it exactly, and it is still "at or after the
+    cutoff") and gives them synthetic ids ``EXAMPLE-0001``, ``EXAMPLE-0002``... that no
+    administration would use. Columns, their order and their dtypes are those of
+    ``declarations``, so the signature inferred from the example is the contract's.
+    """
+    newest = declarations.sort_values("declared_at", kind="stable").tail(rows)
+    example = newest.reset_index(drop=True).copy()
+    when = pd.Timestamp(cutoff).ceil("s")
+    example["declared_at"] = pd.Series(when, index=example.index).astype(
+        declarations["declared_at"].dtype
+    )
+    example["declaration_id"] = pd.Series(
+        [f"EXAMPLE-{i:04d}" for i in range(1, len(example) + 1)],
+        index=example.index,
+        dtype=declarations["declaration_id"].dtype,
+    )
+    return example
 
 
 def _rules(data: Path) -> Any:
@@ -320,7 +349,6 @@ def evaluate(
     time from all of DATA with the model's own feature parameters.
     """
     from features.table import build_table
-
     from riskmodel.evaluate import evaluate_model
     from riskmodel.split import TimeSplit
     from riskmodel.tracking import load_risk_model
@@ -469,9 +497,8 @@ def features(
     progress: Progress | None = None,
 ) -> pd.DataFrame:
     """The point-in-time training table of DATA (written atomically to ``out`` if given)."""
-    from features.table import build_table
-
     from features.atomic import atomic_path
+    from features.table import build_table
 
     _say(progress, f"reading {data}")
     loaded = _read(Path(data), mapping)

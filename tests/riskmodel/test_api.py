@@ -207,3 +207,33 @@ def test_import_is_lazy_and_api_names_win_over_submodules() -> None:
     )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-3000:]
+
+
+def test_input_example_is_servable_by_the_fitted_feature_state(seeded_world_dir: Path) -> None:
+    """The newest declarations, at the cutoff and with synthetic ids: transform accepts them.
+
+    The training declarations themselves are refused (dated before the cutoff, ids in the
+    fitted history), which is why MLflow could not validate them as the input example.
+    """
+    from features.sources import Sources
+    from features.table import FeaturePipeline, FutureLeakError
+
+    sources = api.validate(seeded_world_dir).sources
+    declarations = sources.declarations
+    pipeline = FeaturePipeline().fit(sources)
+    with pytest.raises(FutureLeakError):
+        pipeline.transform(Sources(declarations=declarations.head(api.INPUT_EXAMPLE_ROWS)))
+
+    example = api.input_example(declarations, pipeline.cutoff_)
+    assert len(example) == api.INPUT_EXAMPLE_ROWS
+    assert list(example.columns) == list(declarations.columns)
+    assert example.dtypes.to_dict() == declarations.dtypes.to_dict()
+    assert example["declaration_id"].tolist() == [
+        f"EXAMPLE-{i:04d}" for i in range(1, api.INPUT_EXAMPLE_ROWS + 1)
+    ]
+    assert (example["declared_at"] >= pipeline.cutoff_).all()
+    assert (example["declared_at"] - pipeline.cutoff_ < pd.Timedelta(seconds=1)).all()
+    newest = declarations.sort_values("declared_at", kind="stable").tail(api.INPUT_EXAMPLE_ROWS)
+    assert example["importer_id"].tolist() == newest["importer_id"].tolist()
+    features = pipeline.transform(Sources(declarations=example))
+    assert features["declaration_id"].tolist() == example["declaration_id"].tolist()

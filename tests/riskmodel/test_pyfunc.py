@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import pytest
@@ -22,7 +22,7 @@ def served(embedded_training: EmbeddedTraining):  # type: ignore[no-untyped-def]
 
 
 def test_pyfunc_scores_raw_declarations_as_the_risk_model_does(
-    served, embedded_training: EmbeddedTraining, past_and_future: PastAndFuture
+    served: Any, embedded_training: EmbeddedTraining, past_and_future: PastAndFuture
 ) -> None:
     from features.sources import Sources
 
@@ -40,7 +40,7 @@ def test_pyfunc_scores_raw_declarations_as_the_risk_model_does(
     assert scores["risk_score"].between(0.0, 1.0).all()
 
 
-def test_signature_requires_only_the_contract_required_columns(served) -> None:
+def test_signature_requires_only_the_contract_required_columns(served: Any) -> None:
     inputs = {spec.name: spec.required for spec in served.metadata.get_input_schema().inputs}
     required = {name for name, needed in inputs.items() if needed}
     assert required == {"declaration_id", "declared_at", "importer_id", "hs_code"}
@@ -48,7 +48,7 @@ def test_signature_requires_only_the_contract_required_columns(served) -> None:
 
 
 def test_a_request_without_a_required_column_is_refused(
-    served, past_and_future: PastAndFuture
+    served: Any, past_and_future: PastAndFuture
 ) -> None:
     from mlflow.exceptions import MlflowException
 
@@ -58,9 +58,39 @@ def test_a_request_without_a_required_column_is_refused(
 
 
 def test_a_row_violating_the_contract_is_named_with_row_and_column(
-    served, past_and_future: PastAndFuture
+    served: Any, past_and_future: PastAndFuture
 ) -> None:
     raw = past_and_future.future_declarations.head(3).copy()
     raw.loc[1, "gross_weight_kg"] = -5.0
     with pytest.raises(Exception, match=r"row 2.*gross_weight_kg|gross_weight_kg.*row 2"):
         served.predict(raw)
+
+
+def test_the_logged_input_example_is_served_as_logged(
+    served: Any, embedded_training: EmbeddedTraining
+) -> None:
+    """The input example MLflow stores (and validates at log time) scores without error.
+
+    The raw example and the serving payload (``serving_input_example.json``, what MLflow
+    checks when the model is logged and what ``mlflow models serve`` would receive) both go
+    through the loaded pyfunc: declarations at the feature state's cutoff, with ids the
+    fitted history has never seen.
+    """
+    import json
+
+    from mlflow.models import Model
+    from mlflow.models.utils import load_serving_example
+    from mlflow.pyfunc.scoring_server import infer_and_parse_data
+
+    uri = embedded_training.first.model_uri
+    example = Model.load(uri).load_input_example(uri)
+    assert isinstance(example, pd.DataFrame) and len(example) == api.INPUT_EXAMPLE_ROWS
+    scores = served.predict(example)
+    assert scores["declaration_id"].tolist() == example["declaration_id"].tolist()
+    assert scores["risk_score"].between(0.0, 1.0).all()
+    assert example["declaration_id"].str.startswith("EXAMPLE-").all()
+
+    payload = infer_and_parse_data(
+        json.loads(load_serving_example(uri)), served.metadata.get_input_schema()
+    )
+    assert len(served.predict(payload)) == api.INPUT_EXAMPLE_ROWS
