@@ -31,7 +31,7 @@ KIND_EFFECT = np.array([-3.0, -0.2, -0.1, 1.3, 1.2])
 SLOTS = 3
 SLOT_PROBS = np.array([0.6, 0.28, 0.12])
 COMPLICIT_SHARE = 0.10
-COMPLICIT_POPULARITY = 0.05  # relative share of ordinary clients a complicit broker wins
+COMPLICIT_POPULARITY = 0.1  # relative share of ordinary clients a complicit broker wins
 RISKY_EXPORTER_SHARE = 0.10
 
 
@@ -90,7 +90,7 @@ class Actors:
         return out.sort_values("entity_id", kind="stable").reset_index(drop=True)
 
 
-DECLARANT_EFFECT = 0.5
+DECLARANT_EFFECT = 0.3
 EXPORTER_EFFECT = 0.7
 
 

@@ -3,7 +3,7 @@
 The latent seizure probability of a declaration is
 
     logit p = b0 + importer kind + corridor risk(t) + cover load + risky importer x corridor
-              + complicit broker (+ x risky importer) + risky exporter + 0.7 u + noise
+              + complicit broker (+ x risky importer) + risky exporter + U_EFFECT u + noise
 
 where ``u`` is a per-shipment concealment factor and ``noise`` an unobservable term. Every
 latent factor leaves noisy, observable traces that legitimate actors sometimes produce too:
@@ -29,14 +29,14 @@ from riskmodel.world import reference as ref
 from riskmodel.world.legacy import legacy_rules
 
 TARGET_BASE_RATE = 0.025
-RANDOM_INSPECTION_SHARE = 0.025
-TARGET_INSPECTED_SHARE = 0.09
+RANDOM_INSPECTION_SHARE = 0.03
+TARGET_INSPECTED_SHARE = 0.095
 RULES_INSPECTION_CAP = 0.9
-NOISE_SD = 0.3
-U_EFFECT = 0.4
+NOISE_SD = 0.15
+U_EFFECT = 0.3
 COVER_EFFECT = 0.4
 RISKY_CORRIDOR_INTERACTION = 0.4
-COMPLICIT_RISKY_INTERACTION = 0.8
+COMPLICIT_RISKY_INTERACTION = 0.4
 SHIFT_FRACTION = 0.6
 SHIFT_OLD_MULTIPLIER = 0.25
 SHIFT_NEW_RISK = 1.6
