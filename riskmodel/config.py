@@ -18,7 +18,8 @@ aliases) with a type check each, plus ``num_boost_round`` and ``early_stopping_r
 (random-sample rows stand for the many declarations that were never inspected), capped at
 ``max_weight``; ``"none"`` (the default, measured better) trains on the inspected rows as
 they are. ``calibration`` is
-``"platt"`` or ``"isotonic"`` (see ``riskmodel.calibrate``). See ``riskmodel.train`` for the
+``"platt"`` or ``"isotonic"`` (see ``riskmodel.calibrate``). ``refit`` (default true) refits
+the early-stopped model on training + validation rows. See ``riskmodel.train`` for the
 measured effect of each choice.
 """
 
@@ -146,6 +147,7 @@ class TrainingConfig:
     selection: str = "none"
     max_weight: float = 20.0
     calibration: str = "platt"
+    refit: bool = True
 
 
 @dataclass(frozen=True)
@@ -220,6 +222,7 @@ class ExperimentConfig:
             "training": {
                 "selection": self.training.selection,
                 "max_weight": self.training.max_weight,
+                "refit": self.training.refit,
                 "calibration": self.training.calibration,
             },
             "tracking": {
@@ -428,7 +431,7 @@ def _parse_model(values: Mapping[str, Any], source: str) -> ModelConfig:
 
 
 def _parse_training(values: Mapping[str, Any], source: str) -> TrainingConfig:
-    _check_keys("training", values, {"selection", "max_weight", "calibration"}, source)
+    _check_keys("training", values, {"selection", "max_weight", "calibration", "refit"}, source)
     out: dict[str, Any] = {}
     for key, choices in (("selection", ("ipw", "none")), ("calibration", ("platt", "isotonic"))):
         if key in values:
@@ -444,6 +447,8 @@ def _parse_training(values: Mapping[str, Any], source: str) -> TrainingConfig:
         if weight < 1.0:
             raise ConfigError(f"{source}: [training] key 'max_weight' must be >= 1, found {weight}")
         out["max_weight"] = weight
+    if "refit" in values:
+        out["refit"] = _typed("training", "refit", values["refit"], bool, source)
     return TrainingConfig(**out)
 
 

@@ -24,6 +24,13 @@ Choices, and why:
 - **Determinism**: ``seed``, ``deterministic=True``, ``force_col_wise=True`` and a fixed
   ``num_threads`` (default 2) give the same trees on every run on the same machine.
 
+- **Refit** (``[training] refit``, default on): early stopping and calibration happen on
+  the validation period; then the same parameters are refitted on training + validation rows
+  for ``best_iteration`` x (rows now / training rows) rounds. The validation period holds the
+  most recent labelled outcomes, and after a corridor shift those are the ones that matter:
+  on four 200k worlds this raised ``test_oracle_ratio_at_5pct`` by 0.004-0.035. The
+  calibrator fitted on the early-stopped model's validation margins is kept (no held-out
+  rows remain); the run's reliability table on the test period shows what that costs.
 - **Early stopping** on validation log loss (``metric`` in ``[model]`` overrides): PR-AUC
   on a few hundred validation positives is jumpy and stopped training after 4-20 trees.
 
@@ -120,6 +127,32 @@ def _labels(table: pd.DataFrame, mask: np.ndarray) -> np.ndarray:
     return table.loc[mask, "seized"].astype("boolean").to_numpy(dtype=float)
 
 
+def _refit(
+    table: pd.DataFrame,
+    *,
+    rows: np.ndarray,
+    period: np.ndarray,
+    names: list[str],
+    cats: list[str],
+    params: dict[str, Any],
+    rounds: int,
+    training: TrainingConfig,
+) -> tuple[Any, dict[str, Any]]:
+    """The same model refitted on training + validation rows for a fixed number of rounds."""
+    import lightgbm as lgb
+
+    x = model_matrix(table.loc[rows], names, cats, where="training table")
+    data = lgb.Dataset(
+        x,
+        label=_labels(table, rows),
+        weight=selection_weights(table, rows, period, training),
+        categorical_feature=cats,
+    )
+    booster = lgb.train(params, data, num_boost_round=rounds)
+    booster = lgb.Booster(model_str=booster.model_to_string())
+    return booster, {"done": True, "rows": int(rows.sum()), "rounds": rounds}
+
+
 def fit_model(
     table: pd.DataFrame,
     *,
@@ -185,6 +218,18 @@ def fit_model(
     calibrator = Calibrator(method=config.training.calibration).fit(
         margin_valid, y_valid, sample_weight=w_valid
     )
+    refit: dict[str, Any] = {"done": False}
+    if config.training.refit and int(valid.sum()) > 0:
+        booster, refit = _refit(
+            table,
+            rows=train | valid,
+            period=train_period | valid_period,
+            names=names,
+            cats=cats,
+            params=params,
+            rounds=max(1, round(best * int((train | valid).sum()) / max(int(train.sum()), 1))),
+            training=config.training,
+        )
     meta: dict[str, Any] = {
         "feature_names": names,
         "categorical_features": cats,
@@ -192,6 +237,7 @@ def fit_model(
         "split": split.to_dict(),
         "config": config.to_dict(),
         "best_iteration": best,
+        "refit": refit,
         "lightgbm_params": params,
         "rows": {
             "train": int(train.sum()),
