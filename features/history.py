@@ -36,11 +36,11 @@ import pandas as pd
 __all__ = [
     "DAY_US",
     "ENTITY_ROLES",
+    "PORTFOLIO_WINDOW_DAYS",
+    "YOUNG_IMPORTER_DAYS",
     "Facts",
     "Lookup",
-    "PORTFOLIO_WINDOW_DAYS",
     "PriorIndex",
-    "YOUNG_IMPORTER_DAYS",
     "entity_features",
     "factorize",
     "label_index",

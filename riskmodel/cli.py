@@ -13,7 +13,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
-import click
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -28,7 +27,7 @@ err = Console(stderr=True)
 class _Commands(TyperGroup):
     """Maps a domain error to its documented exit code, in the shell and under CliRunner."""
 
-    def invoke(self, ctx: click.Context) -> Any:
+    def invoke(self, ctx: Any) -> Any:  # typer vendors click: its Context type is private
         try:
             return super().invoke(ctx)
         except RiskError as exc:

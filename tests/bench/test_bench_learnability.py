@@ -110,7 +110,9 @@ def test_bench_learnability(tmp_path: Path) -> None:
     print(f"\nlearnability, {N_DECLARATIONS:,} declarations, seed {SEED} (test period)")
     print(f"{'metric':<24}" + "".join(f"{s:>9}" for s in scorers))
     for name in names:
-        cells = "".join(f"{scores.get('test_' + name, math.nan):>9.3f}" for scores in scorers.values())
+        cells = "".join(
+            f"{scores.get('test_' + name, math.nan):>9.3f}" for scores in scorers.values()
+        )
         print(f"{name:<24}{cells}")
 
     # raw-field logistic regression and single features, on the same split and labels
@@ -144,4 +146,7 @@ def test_bench_learnability(tmp_path: Path) -> None:
     assert best[0][1] < model_5 - 0.1
     for b in budgets:
         for scores in evaluation.baselines.values():
-            assert evaluation.metrics[f"test_oracle_ratio_at_{b}"] > scores[f"test_oracle_ratio_at_{b}"]
+            assert (
+                evaluation.metrics[f"test_oracle_ratio_at_{b}"]
+                > scores[f"test_oracle_ratio_at_{b}"]
+            )

@@ -112,9 +112,7 @@ def test_selection_weights_hand_worked() -> None:
     period = np.ones(10, dtype=bool)
     w = selection_weights(table, rows, period, TrainingConfig(selection="ipw", max_weight=20.0))
     assert w.tolist() == pytest.approx([1 / 2.5, 1 / 2.5, 4 / 2.5, 4 / 2.5])
-    capped = selection_weights(
-        table, rows, period, TrainingConfig(selection="ipw", max_weight=3.0)
-    )
+    capped = selection_weights(table, rows, period, TrainingConfig(selection="ipw", max_weight=3.0))
     assert capped.tolist() == pytest.approx([0.5, 0.5, 1.5, 1.5])
     none = selection_weights(table, rows, period, TrainingConfig(selection="none"))
     assert none.tolist() == [1.0] * 4
