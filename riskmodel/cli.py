@@ -269,7 +269,10 @@ def demo(
     out.print(
         "Open the MLflow UI on this run:\n"
         f"  .venv/bin/mlflow ui --backend-store-uri {trained.tracking_uri} --port 5000\n"
-        f"  then http://127.0.0.1:5000/#/experiments/{trained.experiment_id}/runs/{trained.run_id}"
+        f"  then http://127.0.0.1:5000/#/experiments/{trained.experiment_id}/runs/{trained.run_id}",
+        soft_wrap=True,  # commands and URLs must survive copy and paste
+        markup=False,
+        highlight=False,
     )
 
 
