@@ -4,6 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SAMPLE := data/sample
+BACUDA := data/bacuda
 DEMO := .riskmodel/demo
 
 .DEFAULT_GOAL := help
@@ -34,8 +35,9 @@ lint: install ## ruff and mypy
 bench: install ## scale benchmarks: print time and peak memory
 	$(BIN)/python -m pytest -m bench -q -s
 
-sample: install ## regenerate the committed sample (20k declarations, seed 7)
+sample: install ## regenerate the committed samples data/sample and data/bacuda (20k, seed 7)
 	$(BIN)/riskmodel sample --out $(SAMPLE) --declarations 20000 --seed 7
+	$(BIN)/riskmodel sample --out $(BACUDA) --layout bacuda --declarations 20000 --seed 7
 
 clean: ## remove the venv, MLflow stores and generated output
 	rm -rf $(VENV) .riskmodel mlflow.db mlruns mlartifacts .pytest_cache .mypy_cache .ruff_cache

@@ -65,6 +65,10 @@ class RouteFacts:
     stats: dict[str, np.ndarray]
 
 
+_PORT_COLUMNS = ("port_of_loading", "port_of_entry")
+"""Declaration columns that name a port on the route."""
+
+
 def _text(decl: pd.DataFrame, column: str) -> pd.Series:
     if column not in decl.columns:
         return pd.Series("?", index=decl.index, dtype="str")
@@ -93,7 +97,7 @@ def route_facts(facts: Facts) -> RouteFacts:
     corridor = (origin + ":" + pol + ">" + poe) if can_corridor else None
     port_rows = [
         pd.DataFrame({"_pos": np.arange(n), "port": decl[c].astype("str")})
-        for c in ("port_of_loading", "port_of_entry")
+        for c in _PORT_COLUMNS
         if c in decl.columns
     ]
     end = decl["port_of_entry"].astype("str") if "port_of_entry" in decl.columns else None
@@ -266,10 +270,16 @@ def corridor_features(facts: Facts, rf: RouteFacts) -> dict[str, np.ndarray]:
 
 
 def _port_features(facts: Facts, rf: RouteFacts, prior: np.ndarray) -> dict[str, np.ndarray]:
-    """Highest smoothed port seizure rate on the route and how many ports are high-risk."""
+    """Highest smoothed port seizure rate on the route and how many ports are high-risk.
+
+    Absent (not all-NaN) when no port can be known: no port column and no route legs, as in
+    a mapped layout with only ``origin_country``, whose corridor is the origin alone.
+    """
     labels = facts.labels
     n_q = len(facts.query)
     if labels is None:
+        return {}
+    if facts.legs is None and not any(c in facts.decl.columns for c in _PORT_COLUMNS):
         return {}
     ports = rf.ports
     port_key = factorize(ports["port"])

@@ -11,6 +11,11 @@ file, and returns what ``RiskModel.predict`` returns: ``declaration_id`` and ``r
 Financial flags, route legs and label history for served declarations come from the fitted
 feature state (facts known at the training cutoff). A row that violates the contract fails the
 request with the problems listed (file ``<request>``, row, column).
+
+A model trained through a mapping with ``[extra]`` columns takes them under their source names
+(``office.id``...), beside the contract columns, and they are typed as the mapping types them
+(categorical as text, numeric as float); a request without them is refused, as a mapped
+declarations file without them would be, rather than scored with the extras silently missing.
 """
 
 from __future__ import annotations
@@ -30,18 +35,35 @@ from features.sources import Sources
 REQUEST_NAME = "<request>"
 
 
-def typed_declarations(frame: pd.DataFrame) -> pd.DataFrame:
+def typed_declarations(
+    frame: pd.DataFrame,
+    *,
+    extra_categorical: tuple[str, ...] = (),
+    extra_numeric: tuple[str, ...] = (),
+) -> pd.DataFrame:
     """Type a served declarations frame exactly as ``features.io`` types a declarations file.
 
     The frame goes through the real reader (written to a temporary Parquet file and read back
     with :func:`features.io.read_sources`), so serving and batch scoring share one set of
-    contract rules. Any row problem refuses the request, naming row and column.
+    contract rules. Any row problem refuses the request, naming row and column. ``extra_*``
+    are the model's mapping extras: they are read through a mapping that keeps the contract
+    columns as they are and declares those extras (without it the reader drops them).
     """
+    from features.contracts import columns, required_columns
     from features.io import read_sources
+    from features.mapping import Mapping
 
+    mapping = None
+    if extra_categorical or extra_numeric:
+        present = set(frame.columns) | set(required_columns("declarations"))
+        mapping = Mapping(
+            columns={name: name for name in columns("declarations") if name in present},
+            extra_categorical=tuple(extra_categorical),
+            extra_numeric=tuple(extra_numeric),
+        )
     with tempfile.TemporaryDirectory(prefix="riskmodel-serve-") as tmp:
         frame.reset_index(drop=True).to_parquet(Path(tmp) / "declarations.parquet", index=False)
-        loaded = read_sources(Path(tmp))
+        loaded = read_sources(Path(tmp), mapping=mapping)
     if loaded.problems:
         raise RowProblemsError(
             [dataclasses.replace(problem, file=REQUEST_NAME) for problem in loaded.problems]
@@ -63,8 +85,15 @@ class RiskModelPyfunc(PythonModel):
     ) -> pd.DataFrame:
         """``declaration_id`` and ``risk_score`` for each input declaration, in input order."""
         frame = model_input if isinstance(model_input, pd.DataFrame) else pd.DataFrame(model_input)
-        declarations = typed_declarations(frame)
-        return self.risk_model.predict(Sources(declarations=declarations))
+        state = self.risk_model.pipeline.state_
+        categorical, numeric = tuple(state.extra_categorical), tuple(state.extra_numeric)
+        declarations = typed_declarations(
+            frame, extra_categorical=categorical, extra_numeric=numeric
+        )
+        sources = Sources(
+            declarations=declarations, extra_categorical=categorical, extra_numeric=numeric
+        )
+        return self.risk_model.predict(sources)
 
 
 set_model(RiskModelPyfunc())

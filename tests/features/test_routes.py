@@ -138,3 +138,16 @@ def test_without_legs_corridor_comes_from_declarations() -> None:
     assert "route_legs" not in t.columns
     # D2's ports are now COBUN and NLRTM; NLRTM: D0 and D1 -> 0.5; COBUN: D1 -> 11/21
     assert math.isclose(cell(t, "D2", "port_max_seizure_rate"), 11 / 21)
+
+
+def test_without_ports_the_corridor_is_the_origin_and_port_features_are_absent() -> None:
+    """A mapped layout with origin_country but no port column and no legs (e.g. BACUDA)."""
+    world = _world()
+    declarations = world.declarations.drop(columns=["port_of_loading", "port_of_entry"])
+    t = build_table(Sources(declarations=declarations, labels=world.labels))
+    t = t.set_index("declaration_id")
+    assert t.loc["D2", "corridor_id"] == "CO:?>?"
+    # D2 knows D1 (seized, CO) and D0 (clean, EC): CO -> (1 + 20 * 0.5) / (1 + 20)
+    assert math.isclose(cell(t, "D2", "corridor_seizure_rate"), 11 / 21)
+    assert not {"port_max_seizure_rate", "port_high_risk_count"} & set(t.columns)
+    assert not {"port_max_seizure_rate", "port_high_risk_count"} & set(t.attrs["feature_names"])
