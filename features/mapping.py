@@ -174,6 +174,11 @@ def load_mapping(path: Path) -> Mapping:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as err:
         raise MappingError(f"{path}: cannot read the mapping file: {err}") from err
+    return parse_mapping(text, path=path)
+
+
+def parse_mapping(text: str, *, path: Path) -> Mapping:
+    """Validate mapping TOML ``text``; ``path`` names it in errors (a model keeps the text)."""
     try:
         document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:

@@ -104,13 +104,26 @@ def _load_config(config: Path | str | ExperimentConfig) -> tuple[ExperimentConfi
     return load_config(Path(config)), Path(config)
 
 
-def _read(data: Path, mapping: Path | None, *, require_labels: bool = True) -> LoadResult:
+def _read(
+    data: Path,
+    mapping: Path | None,
+    *,
+    require_labels: bool = True,
+    model_mapping: Mapping[str, str] | None = None,
+) -> LoadResult:
+    """Read DATA through ``mapping``, else through the mapping a model was trained with."""
     from features.io import read_sources
-    from features.mapping import load_mapping
+    from features.mapping import load_mapping, parse_mapping
 
     if not Path(data).is_dir():
         raise UsageError(f"DATA directory {data} does not exist or is not a directory")
-    mapping_obj = load_mapping(Path(mapping)) if mapping is not None else None
+    if mapping is not None:
+        mapping_obj = load_mapping(Path(mapping))
+    elif model_mapping:
+        where = Path(f"<model's mapping {model_mapping.get('file', '')}>")
+        mapping_obj = parse_mapping(model_mapping["toml"], path=where)
+    else:
+        mapping_obj = None
     return read_sources(Path(data), mapping=mapping_obj, require_labels=require_labels)
 
 
@@ -220,6 +233,12 @@ def train(
     pipeline = FeaturePipeline(exclude=cfg.features.exclude).fit(sources)
     _say(progress, "fitting LightGBM and the calibrator")
     model = fit_model(table, config=cfg, split=split, pipeline=pipeline)
+    if cfg.data.mapping is not None:
+        # the model keeps its mapping, so evaluate and scoring read the same layout unasked
+        model.meta["mapping"] = {
+            "file": str(cfg.data.mapping),
+            "toml": Path(cfg.data.mapping).read_text(encoding="utf-8"),
+        }
     _say(progress, "evaluating against the baselines")
     evaluation = evaluate_model(
         model,
@@ -360,7 +379,7 @@ def evaluate(
         raise ModelError(f"model {model!r}: meta.json has no 'split'; cannot tell its test start")
     split = TimeSplit.from_dict(split_meta)
     _say(progress, f"reading {data}")
-    loaded = _read(data, mapping)
+    loaded = _read(data, mapping, model_mapping=risk_model.meta.get("mapping"))
     loaded.raise_on_problems()
     table = build_table(loaded.sources, **_pipeline_params(risk_model))
     scored = int(split.period_mask(table, "test").sum())

@@ -110,22 +110,24 @@ def test_bacuda_trains_and_evaluates_end_to_end(
     rows = model.meta["rows"]
     assert rows["train_positives"] > 0 and rows["valid_positives"] > 0
 
-    code, output = _run(
-        "evaluate",
-        "--model",
-        model_uri,
-        "data/bacuda",
-        "--mapping",
-        MAPPING,
-        "--tracking-uri",
-        tracking_uri,
-        "--metrics-out",
-        tmp_path / "evaluate.json",
-    )
-    assert code == 0, output
-    evaluated = json.loads((tmp_path / "evaluate.json").read_text())
-    for name in ("test_precision_at_5pct", "test_recall_at_5pct", "test_pr_auc", "test_brier"):
-        assert math.isclose(evaluated[name], trained[name], rel_tol=1e-9), name
+    # evaluate with the mapping named, and without it: the model kept the one it was trained with
+    assert model.meta["mapping"]["toml"] == MAPPING.read_text(encoding="utf-8")
+    for how, extra in (("named", ["--mapping", MAPPING]), ("kept", [])):
+        code, output = _run(
+            "evaluate",
+            "--model",
+            model_uri,
+            "data/bacuda",
+            *extra,
+            "--tracking-uri",
+            tracking_uri,
+            "--metrics-out",
+            tmp_path / f"evaluate-{how}.json",
+        )
+        assert code == 0, output
+        evaluated = json.loads((tmp_path / f"evaluate-{how}.json").read_text())
+        for name in ("test_precision_at_5pct", "test_recall_at_5pct", "test_pr_auc", "test_brier"):
+            assert math.isclose(evaluated[name], trained[name], rel_tol=1e-9), (how, name)
 
     # the served pyfunc takes the extras under their source names and scores as the model does
     from mlflow.models import Model
