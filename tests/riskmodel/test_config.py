@@ -79,6 +79,7 @@ def test_good_config_loads_typed_and_frozen(tmp_path: Path) -> None:
         ('[data]\npath="d"\n[split]\nvalid_days = true\ntest_days=1\n', "'valid_days' must be"),
         ('[data]\npath="d"\n[features]\nexclude = "routes"\n', "'exclude' must be a list"),
         ('[data]\npath="d"\n[training]\nselection = "magic"\n', "'selection' must be one of"),
+        ('[data]\npath="d"\n[training]\nrefit = "yes"\n', "'refit' must be bool"),
         ('[data]\npath="d"\n[tracking]\nexperiment = 3\n', "'experiment' must be str"),
         ('[data]\npath = "d"\n[model\n', "not valid TOML"),
     ],
