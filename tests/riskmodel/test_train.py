@@ -3,6 +3,7 @@ deterministic; selection weights hand-worked."""
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -90,6 +91,21 @@ def test_training_depends_on_validation_outcomes(trained: Trained) -> None:
     table.loc[valid, "seized"] = ~table.loc[valid, "seized"].astype("boolean")
     again = fit_model(table, config=trained.config, split=trained.split, pipeline=trained.pipeline)
     assert again.calibrator.to_dict() != trained.model.calibrator.to_dict()
+
+
+def test_refit_uses_training_and_validation_rows_only(trained: Trained) -> None:
+    """The default refit adds the validation rows; without it the early-stopped trees stay."""
+    refit = trained.model.meta["refit"]
+    rows = trained.model.meta["rows"]
+    assert refit["done"] and refit["rows"] == rows["train"] + rows["valid"]
+    assert refit["rounds"] >= trained.model.meta["best_iteration"]
+    plain = dataclasses.replace(
+        trained.config, training=dataclasses.replace(trained.config.training, refit=False)
+    )
+    early = fit_model(trained.table, config=plain, split=trained.split, pipeline=trained.pipeline)
+    assert early.meta["refit"] == {"done": False}
+    assert early.booster.model_to_string() != trained.model.booster.model_to_string()
+    assert early.calibrator.to_dict() == trained.model.calibrator.to_dict()
 
 
 def test_deterministic(trained: Trained) -> None:
