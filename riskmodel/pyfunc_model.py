@@ -29,7 +29,7 @@ import pandas as pd
 from mlflow.models import set_model
 from mlflow.pyfunc import PythonModel
 
-from features.errors import RowProblemsError
+from features.errors import ContractError, RowProblemsError
 from features.sources import Sources
 
 REQUEST_NAME = "<request>"
@@ -62,8 +62,14 @@ def typed_declarations(
             extra_numeric=tuple(extra_numeric),
         )
     with tempfile.TemporaryDirectory(prefix="riskmodel-serve-") as tmp:
-        frame.reset_index(drop=True).to_parquet(Path(tmp) / "declarations.parquet", index=False)
-        loaded = read_sources(Path(tmp), mapping=mapping)
+        path = Path(tmp) / "declarations.parquet"
+        frame.reset_index(drop=True).to_parquet(path, index=False)
+        try:
+            loaded = read_sources(Path(tmp), mapping=mapping)
+        except ContractError as exc:  # a whole-request fault: name the request, not the temp file
+            raise ContractError(
+                str(exc).replace(str(path), REQUEST_NAME).replace(tmp, REQUEST_NAME)
+            ) from None
     if loaded.problems:
         raise RowProblemsError(
             [dataclasses.replace(problem, file=REQUEST_NAME) for problem in loaded.problems]

@@ -94,3 +94,16 @@ def test_the_logged_input_example_is_served_as_logged(
         json.loads(load_serving_example(uri)), served.metadata.get_input_schema()
     )
     assert len(served.predict(payload)) == api.INPUT_EXAMPLE_ROWS
+
+
+def test_a_whole_request_fault_names_the_request_not_a_temporary_file(
+    past_and_future: PastAndFuture,
+) -> None:
+    from features.errors import ContractError
+    from riskmodel.pyfunc_model import REQUEST_NAME, typed_declarations
+
+    raw = past_and_future.future_declarations.head(3).drop(columns=["hs_code"])
+    with pytest.raises(ContractError) as info:
+        typed_declarations(raw)
+    assert REQUEST_NAME in str(info.value) and "hs_code" in str(info.value)
+    assert "riskmodel-serve-" not in str(info.value)
