@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from features.financial import FLAG_TYPES as _FEATURE_FLAG_TYPES
+
 # locode, name, country, lat, lon
 PORTS: tuple[tuple[str, str, str, float, float], ...] = (
     # Andean region, Pacific, Caribbean and Brazil
@@ -595,12 +597,5 @@ CONTAINER_OWNERS: tuple[str, ...] = (
     "YMLU",
 )
 
-FLAG_TYPES: tuple[str, ...] = (
-    "suspicious_transaction_report",
-    "cash_payment",
-    "third_party_payment",
-    "high_risk_jurisdiction",
-    "rapid_turnover",
-    "invoice_mismatch",
-    "partner_agency_alert",
-)
+FLAG_TYPES: tuple[str, ...] = tuple(t for t in _FEATURE_FLAG_TYPES if t != "other")
+"""Flag types the world raises: those the financial features count, except the catch-all."""
