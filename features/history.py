@@ -306,8 +306,10 @@ def _young_client_share(
     """Share of the declarant's past-year declarations lodged for a young importer (NaN: none)."""
     t_all = facts.decl["_t"].to_numpy()
     importer = factorize(facts.decl["importer_id"])
-    first = PriorIndex(importer, t_all).at(importer, t_all).first()
-    age = np.where(np.isnan(first), 0.0, (t_all - first) / DAY_US)
+    # an importer's first declaration is never after any of its declarations, so the
+    # per-importer minimum is point in time for every row: no search needed
+    first = pd.Series(t_all).groupby(importer).transform("min").to_numpy()
+    age = (t_all - first) / DAY_US
     young = ((importer >= 0) & (age < YOUNG_IMPORTER_DAYS)).astype(np.int64)
     look = PriorIndex(declarant, t_all, {"young": young}).at(
         q_key, q_t, windows=(PORTFOLIO_WINDOW_DAYS,)
