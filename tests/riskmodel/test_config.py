@@ -126,7 +126,17 @@ def test_split_defaults_to_day_counts(tmp_path: Path) -> None:
 def test_committed_experiments_load(name: str) -> None:
     cfg = load_config(EXPERIMENTS / f"{name}.toml")
     assert cfg.split.test_days is not None  # day counts: trains on any generated world
-    from features.table import FeaturePipeline
 
-    # the feature pipeline refuses unknown groups: an ablation naming one would never train
-    FeaturePipeline(exclude=cfg.features.exclude)._check_exclude({})
+
+@pytest.mark.parametrize("name", ["no_financial", "no_routes"])
+def test_ablations_remove_their_groups(name: str) -> None:
+    """The pipeline accepts each ablation's exclusions and the table really lacks them."""
+    from features.io import read_sources
+    from features.table import build_table
+
+    cfg = load_config(EXPERIMENTS / f"{name}.toml")
+    assert cfg.features.exclude
+    sample = read_sources(EXPERIMENTS.parent / "data" / "sample").sources
+    table = build_table(sample, exclude=cfg.features.exclude)
+    for group in cfg.features.exclude:
+        assert table.attrs["groups_absent"][group] == "excluded"
