@@ -16,50 +16,27 @@ import numpy as np
 import pandas as pd
 from hypothesis import strategies as st
 
+from features.contracts import DTYPES, columns
 from features.sources import Sources
 
 BASE = pd.Timestamp("2024-01-01")
 
-_TEXT = {
-    "declarations": (
-        "declaration_id",
-        "importer_id",
-        "declarant_id",
-        "exporter_id",
-        "hs_code",
-        "goods_description",
-        "origin_country",
-        "export_country",
-        "port_of_loading",
-        "port_of_entry",
-        "customs_office",
-        "transport_mode",
-        "container_id",
-        "quantity_unit",
-    ),
-    "labels": ("declaration_id", "drug_type", "selected_by"),
-    "financial_flags": ("flag_id", "entity_id", "flag_type"),
-    "route_legs": ("declaration_id", "port_from", "port_to", "vessel_imo"),
-    "ports": ("locode", "name", "country"),
-}
-_TIME = ("declared_at", "inspected_at", "flagged_at", "departed_at", "arrived_at")
-_BOOL = ("inspected", "seized")
+_EXTRA_TEXT = ("extra_code", "office.id")
+"""Mapping extras the tests declare as categorical."""
 
 
 def typed(kind: str, rows: list[dict[str, Any]] | pd.DataFrame) -> pd.DataFrame:
     """A frame of source ``kind`` typed as the reader would type it."""
     frame = rows.copy() if isinstance(rows, pd.DataFrame) else pd.DataFrame(rows)
+    contract = columns(kind)
     for column in frame.columns:
-        if column in _TEXT.get(kind, ()) or column in ("extra_code", "office.id"):
-            frame[column] = frame[column].astype("str")
-        elif column in _TIME:
-            frame[column] = pd.to_datetime(frame[column]).astype("datetime64[us]")
-        elif column in _BOOL:
-            frame[column] = frame[column].astype("boolean")
-        elif column == "leg_seq":
-            frame[column] = frame[column].astype("Int64")
+        dtype = DTYPES[contract[column].kind] if column in contract else None
+        if dtype is None:
+            dtype = "str" if column in _EXTRA_TEXT else "float64"
+        if dtype.startswith("datetime"):
+            frame[column] = pd.to_datetime(frame[column]).astype(dtype)
         else:
-            frame[column] = frame[column].astype("float64")
+            frame[column] = frame[column].astype(dtype)
     return frame
 
 
