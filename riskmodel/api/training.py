@@ -1,4 +1,4 @@
-"""The notebook API: every command of the CLI is one call here (no printing, no exiting).
+"""Training, evaluation, tuning and promotion: the data scientist's half of the notebook API.
 
 ``train``, ``evaluate``, ``tune``, ``promote``, ``sample``, ``validate``, ``features`` return
 dataclasses or frames; progress goes to an optional ``progress(message)`` callback so the CLI
@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 import math
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -30,16 +30,22 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from features.atomic import write_text_atomic
+from riskmodel.api._common import (
+    Progress,
+    load_config_any,
+    read_data,
+    read_rules,
+    read_truth,
+    say,
+    source_rows,
+)
 from riskmodel.errors import ModelError, UsageError
 
 if TYPE_CHECKING:
-    from features.io import LoadResult
-    from features.sources import Sources
     from riskmodel.config import ExperimentConfig
     from riskmodel.evaluate import Evaluation
     from riskmodel.model import RiskModel
 
-Progress = Callable[[str], None]
 REQUIRED_DECLARATION_COLUMNS: tuple[str, ...] = (
     "declaration_id",
     "declared_at",
@@ -47,11 +53,6 @@ REQUIRED_DECLARATION_COLUMNS: tuple[str, ...] = (
     "hs_code",
 )
 INPUT_EXAMPLE_ROWS = 5
-
-
-def _say(progress: Progress | None, message: str) -> None:
-    if progress is not None:
-        progress(message)
 
 
 @dataclass(frozen=True)
@@ -91,56 +92,6 @@ class TuneResult:
     best_params: dict[str, Any]
     config_path: Path
     trials: int
-
-
-# ----------------------------------------------------------------------------- helpers
-
-
-def _load_config(config: Path | str | ExperimentConfig) -> tuple[ExperimentConfig, Path | None]:
-    from riskmodel.config import ExperimentConfig, load_config
-
-    if isinstance(config, ExperimentConfig):
-        return config, None
-    return load_config(Path(config)), Path(config)
-
-
-def _read(
-    data: Path,
-    mapping: Path | None,
-    *,
-    require_labels: bool = True,
-    model_mapping: Mapping[str, str] | None = None,
-) -> LoadResult:
-    """Read DATA through ``mapping``, else through the mapping a model was trained with."""
-    from features.io import read_sources
-    from features.mapping import load_mapping, parse_mapping
-
-    if not Path(data).is_dir():
-        raise UsageError(f"DATA directory {data} does not exist or is not a directory")
-    if mapping is not None:
-        mapping_obj = load_mapping(Path(mapping))
-    elif model_mapping:
-        where = Path(f"<model's mapping {model_mapping.get('file', '')}>")
-        mapping_obj = parse_mapping(model_mapping["toml"], path=where)
-    else:
-        mapping_obj = None
-    return read_sources(Path(data), mapping=mapping_obj, require_labels=require_labels)
-
-
-def _read_truth(data: Path, truth: Path | None) -> pd.DataFrame | None:
-    """The generator's truth (for truth metrics only; no feature ever reads it)."""
-    path = Path(truth) if truth is not None else Path(data) / "truth" / "truth.parquet"
-    if truth is not None and not path.is_file():
-        raise UsageError(f"truth file {path} does not exist")
-    return pd.read_parquet(path) if path.is_file() else None
-
-
-def _rows(sources: Sources) -> dict[str, int]:
-    from features.sources import SOURCE_NAMES
-
-    return {
-        name: len(frame) for name in SOURCE_NAMES if (frame := getattr(sources, name)) is not None
-    }
 
 
 def _flat_metrics(
@@ -195,9 +146,6 @@ def _catalogue(model: RiskModel) -> pd.DataFrame | None:
     return catalogue_frame(model.booster.feature_name())
 
 
-# ----------------------------------------------------------------------------- commands
-
-
 def train(
     config: Path | str | ExperimentConfig,
     *,
@@ -220,18 +168,18 @@ def train(
     from riskmodel.split import make_split
     from riskmodel.train import fit_model
 
-    cfg, config_file = _load_config(config)
+    cfg, config_file = load_config_any(config)
     cfg = cfg.with_overrides(data=data, mapping=mapping)
-    _say(progress, f"reading {cfg.data.path}")
-    loaded = _read(cfg.data.path, cfg.data.mapping)
+    say(progress, f"reading {cfg.data.path}")
+    loaded = read_data(cfg.data.path, cfg.data.mapping)
     loaded.raise_on_problems()
     sources = loaded.sources
-    _say(progress, "building the point-in-time table")
+    say(progress, "building the point-in-time table")
     table = build_table(sources, exclude=cfg.features.exclude)
     split = make_split(table, cfg.split)
-    _say(progress, "fitting the scoring feature state")
+    say(progress, "fitting the scoring feature state")
     pipeline = FeaturePipeline(exclude=cfg.features.exclude).fit(sources)
-    _say(progress, "fitting LightGBM and the calibrator")
+    say(progress, "fitting LightGBM and the calibrator")
     model = fit_model(table, config=cfg, split=split, pipeline=pipeline)
     if cfg.data.mapping is not None:
         # the model keeps its mapping, so evaluate and scoring read the same layout unasked
@@ -239,17 +187,17 @@ def train(
             "file": str(cfg.data.mapping),
             "toml": Path(cfg.data.mapping).read_text(encoding="utf-8"),
         }
-    _say(progress, "evaluating against the baselines")
+    say(progress, "evaluating against the baselines")
     evaluation = evaluate_model(
         model,
         table,
         split=split,
-        truth=_read_truth(cfg.data.path, None),
-        rules=_rules(cfg.data.path),
+        truth=read_truth(cfg.data.path, None),
+        rules=read_rules(cfg.data.path),
         declarations=sources.declarations,
     )
     metrics, baselines = dict(evaluation.metrics), dict(evaluation.baselines)
-    _say(progress, "logging to MLflow")
+    say(progress, "logging to MLflow")
     figures = _figures(evaluation, model)
     tables = {"reliability": evaluation.reliability}
     catalogue = _catalogue(model)
@@ -269,7 +217,7 @@ def train(
             config_file=config_file,
             config_dict=cfg.to_dict(),
             params={"split." + k: v for k, v in split.to_dict().items()},
-            fingerprints=tracking.data_fingerprints(sources.files, _rows(sources)),
+            fingerprints=tracking.data_fingerprints(sources.files, source_rows(sources)),
             metrics=metrics,
             baselines=baselines,
             figures=figures,
@@ -328,16 +276,6 @@ def input_example(
     return example
 
 
-def _rules(data: Path) -> Any:
-    """The administration's legacy rules (DATA/rules.toml) when present, else None."""
-    path = Path(data) / "rules.toml"
-    if not path.is_file():
-        return None
-    from riskmodel.rules import load_rules
-
-    return load_rules(path)
-
-
 def _pipeline_params(model: RiskModel) -> dict[str, Any]:
     """The feature parameters the model was trained with (so the table matches its features)."""
     params = {
@@ -372,14 +310,14 @@ def evaluate(
     from riskmodel.split import TimeSplit
     from riskmodel.tracking import load_risk_model
 
-    _say(progress, f"loading {model}")
+    say(progress, f"loading {model}")
     risk_model = load_risk_model(model, tracking_uri=tracking_uri)
     split_meta = risk_model.meta.get("split")
     if not split_meta:
         raise ModelError(f"model {model!r}: meta.json has no 'split'; cannot tell its test start")
     split = TimeSplit.from_dict(split_meta)
-    _say(progress, f"reading {data}")
-    loaded = _read(data, mapping, model_mapping=risk_model.meta.get("mapping"))
+    say(progress, f"reading {data}")
+    loaded = read_data(data, mapping, model_mapping=risk_model.meta.get("mapping"))
     loaded.raise_on_problems()
     table = build_table(loaded.sources, **_pipeline_params(risk_model))
     scored = int(split.period_mask(table, "test").sum())
@@ -389,13 +327,13 @@ def evaluate(
             f"{data}: no declaration on or after the model's test start "
             f"{split.test_start:%Y-%m-%d}; newest declared_at is {newest}"
         )
-    _say(progress, f"scoring {scored} declarations")
+    say(progress, f"scoring {scored} declarations")
     evaluation = evaluate_model(
         risk_model,
         table,
         split=split,
-        truth=_read_truth(data, truth),
-        rules=_rules(data),
+        truth=read_truth(data, truth),
+        rules=read_rules(data),
         declarations=loaded.sources.declarations,
         periods=("test",),
     )
@@ -446,12 +384,12 @@ def tune(
     """
     from riskmodel.tune import run_study
 
-    cfg, config_file = _load_config(config)
+    cfg, config_file = load_config_any(config)
     cfg = cfg.with_overrides(data=data, mapping=mapping)
     name = config_file.stem if config_file is not None else "experiment"
     target = Path(out) if out is not None else Path("experiments") / f"{name}-tuned.toml"
-    _say(progress, f"reading {cfg.data.path}")
-    loaded = _read(cfg.data.path, cfg.data.mapping)
+    say(progress, f"reading {cfg.data.path}")
+    loaded = read_data(cfg.data.path, cfg.data.mapping)
     loaded.raise_on_problems()
     study = run_study(
         cfg,
@@ -472,81 +410,3 @@ def tune(
         config_path=target,
         trials=trials,
     )
-
-
-def sample(
-    out: Path, *, declarations: int = 20_000, seed: int = 7, layout: str = "contract"
-) -> str:
-    """Generate a seeded synthetic world into ``out``; returns a one-line summary.
-
-    ``layout="contract"`` writes the sources, rules.toml and truth/ (see
-    :func:`riskmodel.world.write_world`); ``"bacuda"`` writes the inspected declarations in the
-    foreign BACUDA-style layout (``declarations.csv``) for the mapping example.
-    """
-    from riskmodel.world import generate_world, write_foreign_layout, write_world
-
-    writers = {"contract": write_world, "bacuda": write_foreign_layout}
-    if layout not in writers:
-        raise UsageError(f"--layout must be one of {sorted(writers)}, found {layout!r}")
-    world = generate_world(n_declarations=declarations, seed=seed)
-    writers[layout](world, Path(out))
-    labels = world.labels
-    inspected = int(labels["inspected"].sum()) if "inspected" in labels.columns else len(labels)
-    seized = int(labels["seized"].fillna(False).astype(bool).sum())
-    return (
-        f"{len(world.declarations)} declarations, {inspected} inspected, {seized} seized, "
-        f"layout {layout}"
-    )
-
-
-def validate(data: Path, *, mapping: Path | None = None) -> LoadResult:
-    """Check every source of DATA against the contract; the result lists each problem.
-
-    Label columns a mapping names are optional here (a scoring batch has none); training
-    requires them.
-    """
-    return _read(Path(data), mapping, require_labels=False)
-
-
-def features(
-    data: Path,
-    *,
-    out: Path | None = None,
-    mapping: Path | None = None,
-    progress: Progress | None = None,
-) -> pd.DataFrame:
-    """The point-in-time training table of DATA (written atomically to ``out`` if given)."""
-    from features.atomic import atomic_path
-    from features.table import build_table
-
-    _say(progress, f"reading {data}")
-    loaded = _read(Path(data), mapping)
-    loaded.raise_on_problems()
-    _say(progress, "building the point-in-time table")
-    table = build_table(loaded.sources)
-    if out is not None:
-        with atomic_path(Path(out)) as tmp:
-            table.to_parquet(tmp, index=False)
-    return table
-
-
-def describe(sources: Sources) -> str:
-    """A short summary of a DATA directory: rows per source, dates, inspected and seized share."""
-    rows = _rows(sources)
-    declarations = sources.declarations
-    lines = [", ".join(f"{name}: {count} rows" for name, count in rows.items())]
-    if len(declarations):
-        lines.append(
-            f"declared_at from {declarations['declared_at'].min()} "
-            f"to {declarations['declared_at'].max()}"
-        )
-    labels = sources.labels
-    if labels is not None and len(declarations) and "inspected" in labels.columns:
-        inspected = labels["inspected"].fillna(False).astype(bool)
-        seized = (
-            labels.loc[inspected, "seized"].fillna(False).astype(bool) if inspected.any() else None
-        )
-        lines.append(f"inspected share: {inspected.sum() / len(declarations):.2%}")
-        if seized is not None and len(seized):
-            lines.append(f"seizure rate among inspected: {seized.mean():.2%}")
-    return "\n".join(lines)
