@@ -92,7 +92,7 @@ def hs_code_hint(value: str) -> str:
     ``8.03901E+06`` are codes that went through a number format. Either way the code cannot
     be repaired safely, so the row is refused with this explanation.
     """
-    if value.isdigit() and len(value) in (5, 7, 9):
+    if value.isdigit() and len(value) in (5, 7, 9) and not value.startswith("0"):
         return (
             f" ({len(value)} digits: a leading zero was probably lost, e.g. by a spreadsheet or "
             f"an integer column; '0{value}' would be chapter {('0' + value)[:2]}: write HS codes "
@@ -100,7 +100,7 @@ def hs_code_hint(value: str) -> str:
         )
     if _SPREADSHEET_NUMBER.fullmatch(value):
         return " (an HS code written as a number, e.g. by a spreadsheet: write HS codes as text)"
-    return ""
+    return f" ({len(value)} digits)" if value.isdigit() else ""
 
 
 def _country(name: str, *, required: bool = False, nullable: bool = True) -> Column:

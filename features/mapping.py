@@ -170,8 +170,9 @@ def _format(path: Path, raw: dict[str, Any]) -> CsvFormat:
     try:
         if not isinstance(encoding, str):
             raise LookupError(encoding)
-        b"".decode(encoding)  # LookupError for unknown names and non-text codecs (base64...)
         codec = codecs.lookup(encoding)
+        if not getattr(codec, "_is_text_encoding", True):  # base64, rot13...: not text
+            raise LookupError(encoding)
     except LookupError:
         raise MappingError(
             f'{_where(path, "format.encoding")} must be a known text encoding (e.g. "utf-8", '
