@@ -396,7 +396,7 @@ def test_a_byte_the_named_encoding_cannot_decode_names_byte_and_line(tmp_path: P
     position = text.index(b"\x81")
     with pytest.raises(ContractError, match=rf"not valid cp1252 at byte {position} \(line 3\)"):
         read_sources(tmp_path, mapping=mapping)
-    with pytest.raises(ContractError, match='not valid UTF-8 .* encoding = "cp1252"'):
+    with pytest.raises(ContractError, match=r'not valid UTF-8 .* encoding = "cp1252"'):
         read_sources(tmp_path)
 
 
