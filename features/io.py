@@ -1,26 +1,51 @@
 """Read a DATA directory's sources (CSV or Parquet) strictly into contract-typed frames.
 
-What the reader guarantees (docs/architecture.md "Frames" and "Validation"):
+What the reader guarantees (docs/architecture.md "Frames" and "Validation"; docs/mapping.md
+for mappings and file formats):
 
+- **CSV format.** CSV is comma-delimited UTF-8 with ``.`` as decimal mark unless a mapping's
+  ``[format]`` says otherwise (``delimiter``, ``decimal``, ``encoding``; it applies to every
+  CSV file of the DATA directory, and a mapping with only ``[format]`` reads the contract
+  layout). A UTF-8 byte-order mark and CRLF line ends are accepted as they are. A header
+  that is a single column holding ``;``, a tab, ``,`` or ``|`` is a ContractError naming the
+  delimiter the file seems to use and the setting that reads it.
 - **Strict parsing.** CSV is read as text only (no type inference; an empty field is null),
-  must be UTF-8, and every value is parsed by its contract kind: numbers must look like
-  numbers (``"12kg"`` is a row problem, never 12), booleans are true/false, 1/0 or yes/no,
-  timestamps are ISO 8601 (a value with an offset or ``Z`` is converted to UTC; all output
-  timestamps are naive UTC ``datetime64[us]``). Parquet columns must have the contract's
-  physical type (``hs_code`` stored as an integer is a file-level error because integers lose
-  leading zeros); a Parquet column stored as text is parsed as strictly as CSV.
+  and every value is parsed by its contract kind: numbers must look like numbers (``"12kg"``
+  is a row problem, never 12) with exactly the configured decimal mark and no thousands
+  separator (with ``decimal = ","``, ``"1.234,5"`` and ``"1.5"`` are row problems: a ``.``
+  could be either), booleans are true/false, 1/0 or yes/no, timestamps are ISO 8601 (a value
+  with an offset or ``Z`` is converted to UTC; all output timestamps are naive UTC
+  ``datetime64[us]``). Parquet columns must have the contract's physical type (``hs_code``
+  stored as an integer is a file-level error because integers lose leading zeros); a Parquet
+  column stored as text is parsed as strictly as CSV.
+- **One whitespace policy.** Surrounding whitespace (Unicode, including tabs and no-break
+  spaces) is not part of any value but free text: identifiers and codes (ids, ``hs_code``,
+  countries, LOCODEs, office, mode, container, units, categorical extras...), numbers,
+  booleans and timestamps are read without it, in every source, in CSV and Parquet alike
+  (served requests go through this reader too), and each column where it happened gets a
+  notice counting the values and naming the first row. A value that is only whitespace is
+  missing (null), like an empty field. Why strip rather than refuse: the padding comes from
+  fixed-width (``CHAR(n)``) exports and hand edits, carries no meaning in a code, and
+  refusing would reject whole files; keeping it would make ``"IMP00005 "`` a new importer
+  with no history, silently. Free text (``goods_description``, port ``name``) is kept as
+  written. Column names (header, Parquet schema, mapping) are compared without surrounding
+  whitespace too.
 - **Row problems, not silent fixes.** Every value that does not meet the contract becomes a
   :class:`~features.errors.Problem` naming file, 1-based data row and column; the row goes to
   the rejected frame (with ``row`` and ``reason``) and is left out of the valid frame. Rows
-  read = valid + rejected, always.
+  read = valid + rejected, always. An HS code of 5, 7 or 9 digits says a leading zero was
+  probably lost (see :func:`features.contracts.hs_code_hint`).
 - **File-level problems stop everything** with :class:`~features.errors.ContractError`
-  (exit 3): a file that cannot be read, is truncated or corrupt, is not UTF-8 (the error
-  gives the byte position and line), is empty (0 bytes, no header, or a declarations file
-  without data rows), lacks a required column, has a row with the wrong number of fields,
-  stores a column with the wrong physical type; a DATA directory without declarations, or
-  holding both ``<name>.csv`` and ``<name>.parquet``.
-- **Extra columns are not an error.** A column that is neither in the contract nor declared
-  in the mapping is dropped and reported as a notice (``LoadResult.notices``), which
+  (exit 3): a file that cannot be read, is truncated or corrupt, cannot be decoded with its
+  encoding (the error gives the byte position and line), is empty (0 bytes, no header, or a
+  declarations file without data rows), lacks a required column, has a row with the wrong
+  number of fields, names a column twice, stores a column with the wrong physical type; a
+  DATA directory without declarations, or holding both ``<name>.csv`` and
+  ``<name>.parquet``.
+- **Contract columns by name.** A contract column is read from the source column a mapping's
+  ``[columns]`` names for it, else from the file's column of the contract's name (so a
+  mapping need only name what differs). A column that is neither in the contract nor
+  declared in the mapping is dropped and reported as a notice (``LoadResult.notices``), which
   ``riskmodel validate`` prints; a mapping's ``[extra]`` columns are kept under their source
   names.
 - **Cross-source rules** are row problems too: a repeated ``declaration_id`` (each occurrence
