@@ -307,10 +307,17 @@ def _read_csv(
     if invalid:
         first = invalid[0]
         row = f"row {first.number - 1}" if first.number is not None else "a row"
+        hint = ""
+        if first.actual_columns > first.expected_columns and fmt.delimiter == ",":
+            hint = (
+                "; if numbers are written with decimal commas, the file needs another "
+                'delimiter (then set delimiter = ";" and decimal = "," in the [format] '
+                "section of a mapping) or quoted numbers"
+            )
         raise ContractError(
             f"{file}: {row} has {first.actual_columns} fields, expected "
             f"{first.expected_columns} like the header ({len(invalid)} such row(s)): "
-            f"{first.text[:80]!r}"
+            f"{first.text[:80]!r}{hint}"
         )
     clean = dict(zip(header, names, strict=True))
     return names, table.rename_columns([clean[name] for name in table.column_names])

@@ -263,6 +263,15 @@ def test_row_with_too_many_fields_is_a_contract_error_naming_the_row(tmp_path: P
         read_sources(tmp_path)
 
 
+def test_unquoted_decimal_commas_in_a_comma_file_say_what_to_do(tmp_path: Path) -> None:
+    declarations_csv(tmp_path, GOOD_ROWS[0], "D2,2023-01-03,IMP2,090111,EC,BEANR,air,0,12,25")
+    with pytest.raises(ContractError) as caught:
+        read_sources(tmp_path)
+    message = str(caught.value)
+    assert "row 2 has 10 fields, expected 9" in message
+    assert 'set delimiter = ";" and decimal = ","' in message
+
+
 def test_extra_columns_are_dropped_with_a_notice(tmp_path: Path) -> None:
     header = DECLARATIONS_HEADER + ",officer_note,vat"
     rows = [r + ",looked fine,12" for r in GOOD_ROWS]
