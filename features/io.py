@@ -588,7 +588,8 @@ def _plan(
 
     A contract column is read from the source column the mapping names for it, else from the
     file's column of its own name unless the mapping uses that column for something else
-    (another contract column, a label, an extra). ``mapping`` applies to declarations only.
+    (another contract column, a label, an extra). Only ``[format]`` of a mapping concerns
+    sources other than declarations, and it is not used here.
     """
     specs = columns(source)
     present = set(names)
@@ -803,8 +804,10 @@ def read_source(
 ) -> SourceResult:
     """Read one source file (CSV or Parquet) strictly against its contract.
 
-    ``mapping`` applies to declarations only. ``require_labels=False`` lets the label columns
-    a mapping names be absent (scoring time). File-level problems raise ContractError.
+    The ``mapping``'s ``[format]`` applies to any source; its columns, labels and extras to
+    declarations only. ``require_labels=False`` lets the label columns a mapping names be
+    absent (scoring time). File-level problems raise ContractError (exit 3); row problems are
+    in ``problems``; padded values and unused columns are counted in ``notices``.
     """
     loaded = _load(Path(path), source, mapping=mapping, require_labels=require_labels)
     return _split(loaded, loaded.problems)
@@ -854,8 +857,9 @@ def read_sources(
     """Read every source of a DATA directory; only declarations are required.
 
     Returns the valid rows as :class:`Sources`, every row problem (file, row, column, reason),
-    the rejected rows per source and notices (ignored columns). File-level problems raise
-    :class:`ContractError`.
+    the rejected rows per source and notices (ignored columns, values read without their
+    surrounding whitespace). The mapping's ``[format]`` applies to every CSV file of the
+    directory. File-level problems raise :class:`ContractError` (exit 3).
     """
     data_dir = Path(data_dir)
     if not data_dir.is_dir():
