@@ -136,14 +136,6 @@ def _columns(path: Path, raw: dict[str, Any]) -> dict[str, str]:
     allowed = tuple(c.name for c in DECLARATIONS)
     _unknown(path, "columns", raw, allowed)
     columns = {k: _string(path, f"columns.{k}", v) for k, v in raw.items()}
-    sources = list(columns.values())
-    repeated = sorted({v for v in sources if sources.count(v) > 1})
-    if repeated:
-        targets = [k for k, v in columns.items() if v == repeated[0]]
-        raise MappingError(
-            f"{_where(path, f'columns.{targets[1]}')}: source column '{repeated[0]}' is already "
-            f"mapped to '{targets[0]}'; a source column feeds one contract column"
-        )
     return columns
 
 

@@ -54,7 +54,6 @@ def test_bacuda_example_mapping_loads() -> None:
     [
         (MINIMAL + "[colums]\nx = 'y'\n", "colums"),
         (MINIMAL + "weight = 'w'\n", "columns.weight"),
-        (MINIMAL + 'origin_country = "hs"\n', "columns.origin_country"),
         (MINIMAL + "[format]\ndelimiter = ';;'\n", "format.delimiter"),
         (MINIMAL + "[format]\ndelimiter = '\"'\n", "format.delimiter"),
         (MINIMAL + "[format]\ndecimal = ';'\n", "format.decimal"),
@@ -238,6 +237,15 @@ def test_a_mapped_source_column_wins_over_a_contract_named_one(tmp_path: Path) -
         f"{tmp_path / 'declarations.csv'}: column 'declared_value_usd' not used: the mapping in "
         f"{BACUDA_MAPPING} reads contract column 'declared_value_usd' from 'cif.value'"
     ) in result.notices
+
+
+def test_one_source_column_may_feed_two_contract_columns(tmp_path: Path) -> None:
+    _bacuda(tmp_path)
+    base = load_mapping(BACUDA_MAPPING)
+    mapping = Mapping(columns={**base.columns, "export_country": "country"}, labels=base.labels)
+    declarations = read_sources(tmp_path, mapping=mapping).sources.declarations
+    assert declarations["export_country"].tolist() == declarations["origin_country"].tolist()
+    assert declarations["export_country"].tolist() == ["CO", "EC"]
 
 
 def test_categorical_extras_follow_the_whitespace_policy_of_codes(tmp_path: Path) -> None:
