@@ -16,6 +16,7 @@ dtypes (see :func:`dtype_schema`).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Literal
@@ -44,8 +45,10 @@ class Column:
     """One contract column: kind, presence, nullability and the constraint on its values.
 
     ``pattern`` is a regular expression a present text value must match in full, described
-    for people by ``pattern_text``; ``choices`` lists the allowed text values; ``ge``/``le``
-    bound a present number (inclusive); ``unique`` is checked across the file.
+    for people by ``pattern_text``; ``hint`` (optional) explains a value that does not match
+    when the likely cause can be told from the value (``""`` when it cannot); ``choices``
+    lists the allowed text values; ``ge``/``le`` bound a present number (inclusive);
+    ``unique`` is checked across the file.
     """
 
     name: str
@@ -54,6 +57,7 @@ class Column:
     nullable: bool = True
     pattern: str | None = None
     pattern_text: str | None = None
+    hint: Callable[[str], str] | None = None
     choices: tuple[str, ...] | None = None
     ge: float | None = None
     le: float | None = None
@@ -65,7 +69,7 @@ class Column:
         return DTYPES[self.kind]
 
 
-HS_CODE = r"\d{6,10}"
+HS_CODE = r"\d{6}|\d{8}|\d{10}"
 COUNTRY = r"[A-Z]{2}"
 LOCODE = r"[A-Z]{2}[A-Z0-9]{3}"
 LOWER_WORD = r"[a-z]+"
@@ -73,6 +77,30 @@ LOWER_TOKEN = r"[a-z][a-z0-9_]*"
 
 TRANSPORT_MODES: tuple[str, ...] = ("sea", "air", "road", "rail", "post")
 SELECTED_BY: tuple[str, ...] = ("rules", "random")
+
+
+_SPREADSHEET_NUMBER = re.compile(r"\d+\.0*|\d(?:\.\d+)?[eE]\+?\d+")
+
+
+def hs_code_hint(value: str) -> str:
+    """Why an HS code does not match, when the value shows it: a lost leading zero.
+
+    HS codes have an even number of digits (6: subheading, 8: national tariff line, 10:
+    statistical suffix) and may begin with zero (chapters 01-09). A 5-, 7- or 9-digit code is
+    almost always an even-length code whose leading zero a spreadsheet or an integer column
+    dropped (``8039010`` is ``08039010``, bananas, not chapter 80); ``803901.0`` and
+    ``8.03901E+06`` are codes that went through a number format. Either way the code cannot
+    be repaired safely, so the row is refused with this explanation.
+    """
+    if value.isdigit() and len(value) in (5, 7, 9) and not value.startswith("0"):
+        return (
+            f" ({len(value)} digits: a leading zero was probably lost, e.g. by a spreadsheet or "
+            f"an integer column; '0{value}' would be chapter {('0' + value)[:2]}: write HS codes "
+            "as text)"
+        )
+    if _SPREADSHEET_NUMBER.fullmatch(value):
+        return " (an HS code written as a number, e.g. by a spreadsheet: write HS codes as text)"
+    return f" ({len(value)} digits)" if value.isdigit() else ""
 
 
 def _country(name: str, *, required: bool = False, nullable: bool = True) -> Column:
@@ -113,7 +141,8 @@ DECLARATIONS: tuple[Column, ...] = (
         required=True,
         nullable=False,
         pattern=HS_CODE,
-        pattern_text="an HS code of 6 to 10 digits",
+        pattern_text="an HS code of 6, 8 or 10 digits",
+        hint=hs_code_hint,
     ),
     Column("goods_description", "text"),
     _country("origin_country"),
@@ -362,7 +391,16 @@ def check_column(
     if spec.pattern is not None:
         ok = values.str.fullmatch(spec.pattern).fillna(True).astype(bool)
         reason = f"must be {spec.pattern_text}"
-        problems += _problems(file, spec.name, present & ~ok, values, reason)
+        found = _problems(file, spec.name, present & ~ok, values, reason)
+        if spec.hint is not None:
+            hint = spec.hint
+            found = [
+                Problem(p.file, p.row, p.column, p.reason + hint(str(values.loc[p.row - 1])))
+                if p.row is not None
+                else p
+                for p in found
+            ]
+        problems += found
     if spec.choices is not None:
         ok = values.isin(spec.choices)
         problems += _problems(

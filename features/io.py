@@ -1,26 +1,51 @@
 """Read a DATA directory's sources (CSV or Parquet) strictly into contract-typed frames.
 
-What the reader guarantees (docs/architecture.md "Frames" and "Validation"):
+What the reader guarantees (docs/architecture.md "Frames" and "Validation"; docs/mapping.md
+for mappings and file formats):
 
+- **CSV format.** CSV is comma-delimited UTF-8 with ``.`` as decimal mark unless a mapping's
+  ``[format]`` says otherwise (``delimiter``, ``decimal``, ``encoding``; it applies to every
+  CSV file of the DATA directory, and a mapping with only ``[format]`` reads the contract
+  layout). A UTF-8 byte-order mark and CRLF line ends are accepted as they are. A header
+  that is a single column holding ``;``, a tab, ``,`` or ``|`` is a ContractError naming the
+  delimiter the file seems to use and the setting that reads it.
 - **Strict parsing.** CSV is read as text only (no type inference; an empty field is null),
-  must be UTF-8, and every value is parsed by its contract kind: numbers must look like
-  numbers (``"12kg"`` is a row problem, never 12), booleans are true/false, 1/0 or yes/no,
-  timestamps are ISO 8601 (a value with an offset or ``Z`` is converted to UTC; all output
-  timestamps are naive UTC ``datetime64[us]``). Parquet columns must have the contract's
-  physical type (``hs_code`` stored as an integer is a file-level error because integers lose
-  leading zeros); a Parquet column stored as text is parsed as strictly as CSV.
+  and every value is parsed by its contract kind: numbers must look like numbers (``"12kg"``
+  is a row problem, never 12) with exactly the configured decimal mark and no thousands
+  separator (with ``decimal = ","``, ``"1.234,5"`` and ``"1.5"`` are row problems: a ``.``
+  could be either), booleans are true/false, 1/0 or yes/no, timestamps are ISO 8601 (a value
+  with an offset or ``Z`` is converted to UTC; all output timestamps are naive UTC
+  ``datetime64[us]``). Parquet columns must have the contract's physical type (``hs_code``
+  stored as an integer is a file-level error because integers lose leading zeros); a Parquet
+  column stored as text is parsed as strictly as CSV.
+- **One whitespace policy.** Surrounding whitespace (Unicode, including tabs and no-break
+  spaces) is not part of any value but free text: identifiers and codes (ids, ``hs_code``,
+  countries, LOCODEs, office, mode, container, units, categorical extras...), numbers,
+  booleans and timestamps are read without it, in every source, in CSV and Parquet alike
+  (served requests go through this reader too), and each column where it happened gets a
+  notice counting the values and naming the first row. A value that is only whitespace is
+  missing (null), like an empty field. Why strip rather than refuse: the padding comes from
+  fixed-width (``CHAR(n)``) exports and hand edits, carries no meaning in a code, and
+  refusing would reject whole files; keeping it would make ``"IMP00005 "`` a new importer
+  with no history, silently. Free text (``goods_description``, port ``name``) is kept as
+  written. Column names (header, Parquet schema, mapping) are compared without surrounding
+  whitespace too.
 - **Row problems, not silent fixes.** Every value that does not meet the contract becomes a
   :class:`~features.errors.Problem` naming file, 1-based data row and column; the row goes to
   the rejected frame (with ``row`` and ``reason``) and is left out of the valid frame. Rows
-  read = valid + rejected, always.
+  read = valid + rejected, always. An HS code of 5, 7 or 9 digits says a leading zero was
+  probably lost (see :func:`features.contracts.hs_code_hint`).
 - **File-level problems stop everything** with :class:`~features.errors.ContractError`
-  (exit 3): a file that cannot be read, is truncated or corrupt, is not UTF-8 (the error
-  gives the byte position and line), is empty (0 bytes, no header, or a declarations file
-  without data rows), lacks a required column, has a row with the wrong number of fields,
-  stores a column with the wrong physical type; a DATA directory without declarations, or
-  holding both ``<name>.csv`` and ``<name>.parquet``.
-- **Extra columns are not an error.** A column that is neither in the contract nor declared
-  in the mapping is dropped and reported as a notice (``LoadResult.notices``), which
+  (exit 3): a file that cannot be read, is truncated or corrupt, cannot be decoded with its
+  encoding (the error gives the byte position and line), is empty (0 bytes, no header, or a
+  declarations file without data rows), lacks a required column, has a row with the wrong
+  number of fields, names a column twice, stores a column with the wrong physical type; a
+  DATA directory without declarations, or holding both ``<name>.csv`` and
+  ``<name>.parquet``.
+- **Contract columns by name.** A contract column is read from the source column a mapping's
+  ``[columns]`` names for it, else from the file's column of the contract's name (so a
+  mapping need only name what differs). A column that is neither in the contract nor
+  declared in the mapping is dropped and reported as a notice (``LoadResult.notices``), which
   ``riskmodel validate`` prints; a mapping's ``[extra]`` columns are kept under their source
   names.
 - **Cross-source rules** are row problems too: a repeated ``declaration_id`` (each occurrence
@@ -34,11 +59,12 @@ from __future__ import annotations
 
 import codecs
 import csv
+import re
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -49,6 +75,7 @@ import pyarrow.parquet as pq
 
 from features.contracts import (
     Column,
+    Kind,
     check_column,
     check_rows,
     columns,
@@ -57,12 +84,13 @@ from features.contracts import (
     required_columns,
 )
 from features.errors import ContractError, Problem, RowProblemsError
-from features.mapping import Mapping
+from features.mapping import CsvFormat, Mapping
 from features.sources import SOURCE_NAMES, Sources
 
 SUFFIXES: tuple[str, ...] = (".csv", ".parquet")
 
 _NUMBER = r"^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$"
+_NUMBER_COMMA = r"^[+-]?(?:\d+(?:,\d*)?|,\d+)(?:[eE][+-]?\d+)?$"
 _INTEGER = r"^[+-]?\d{1,18}$"
 _TRUE = pa.array(["true", "1", "yes"])
 _FALSE = pa.array(["false", "0", "no"])
@@ -147,11 +175,14 @@ class LoadResult:
 # ----------------------------------------------------------------------------- raw reading
 
 
-def _check_utf8(path: Path, file: str) -> None:
-    """Raise ContractError at the first byte that is not UTF-8, with its position and line."""
-    decoder = codecs.getincrementaldecoder("utf-8")()
+def _encoding_name(encoding: str) -> str:
+    return "UTF-8" if codecs.lookup(encoding).name == "utf-8" else encoding
+
+
+def _check_encoding(path: Path, file: str, encoding: str) -> None:
+    """Raise ContractError at the first byte that ``encoding`` cannot decode (position, line)."""
+    decoder = codecs.getincrementaldecoder(encoding)()
     offset = 0
-    lines = 0
     with path.open("rb") as handle:
         while True:
             chunk = handle.read(_CHUNK)
@@ -159,52 +190,103 @@ def _check_utf8(path: Path, file: str) -> None:
             try:
                 decoder.decode(chunk, final=final)
             except UnicodeDecodeError as err:
-                position = offset + max(err.start - len(decoder.getstate()[0]), 0)
+                pending = decoder.getstate()[0]  # bytes buffered from the previous chunk
+                position = offset + max(err.start - len(pending), 0)
                 with path.open("rb") as again:
                     head = again.read(position + 1)
                 line = head.count(b"\n", 0, position) + 1
                 bad = head[position : position + 1].hex()
+                name = _encoding_name(encoding)
+                hint = (
+                    "re-save the file as UTF-8, or name its encoding in the [format] section "
+                    'of a mapping, e.g. encoding = "cp1252"'
+                    if name == "UTF-8"
+                    else "check the encoding in the mapping's [format] section"
+                )
                 raise ContractError(
-                    f"{file}: not valid UTF-8 at byte {position} (line {line}): found byte "
-                    f"0x{bad}; expected UTF-8 text (re-save the file as UTF-8)"
+                    f"{file}: not valid {name} at byte {position} (line {line}): found byte "
+                    f"0x{bad}; expected {name} text ({hint})"
                 ) from None
             if final:
                 return
             offset += len(chunk)
-            lines += chunk.count(b"\n")
 
 
-def _csv_header(path: Path, file: str) -> list[str]:
-    with path.open("r", encoding="utf-8-sig", newline="") as handle:
+_DELIMITER_NAMES: dict[str, str] = {",": "commas", ";": "semicolons", "\t": "tabs", "|": "'|'"}
+
+
+def _delimiter_hint(file: str, header: str, fmt: CsvFormat) -> None:
+    """A one-field header holding another usual delimiter: say which one and how to set it."""
+    counts = {d: header.count(d) for d in _DELIMITER_NAMES if d != fmt.delimiter}
+    best = max(counts, key=lambda d: counts[d])
+    if counts[best] == 0:
+        return
+    shown = _DELIMITER_NAMES.get(fmt.delimiter, repr(fmt.delimiter))
+    setting = "\\t" if best == "\t" else best
+    decimal = (
+        ' (and decimal = "," if numbers are written with a decimal comma)' if best == ";" else ""
+    )
+    raise ContractError(
+        f"{file}: the header is a single column {header[:80]!r}: the file seems to be delimited "
+        f"by {_DELIMITER_NAMES[best]} ({counts[best]} in the header), not by {shown}; set "
+        f'delimiter = "{setting}"{decimal} in the [format] section of a mapping and pass it '
+        "with --mapping (a mapping with only [format] reads a file in the contract layout)"
+    )
+
+
+def _csv_header(path: Path, file: str, fmt: CsvFormat) -> list[str]:
+    """The header's column names as written (a UTF-8 byte-order mark dropped)."""
+    utf8 = codecs.lookup(fmt.encoding).name == "utf-8"
+    with path.open("r", encoding="utf-8-sig" if utf8 else fmt.encoding, newline="") as handle:
         first = handle.readline()
-    header = next(csv.reader([first]), [])
+    header = next(csv.reader([first], delimiter=fmt.delimiter), [])
     if not first.strip() or not any(name.strip() for name in header):
         raise ContractError(f"{file}: empty file: expected a header row naming the columns")
-    seen: set[str] = set()
-    for name in header:
-        if name in seen:
-            raise ContractError(f"{file}: header names column '{name}' more than once")
-        seen.add(name)
+    if len(header) == 1:
+        _delimiter_hint(file, header[0], fmt)
     return header
 
 
-def _read_csv(path: Path, file: str, wanted: Iterable[str]) -> tuple[list[str], pa.Table]:
-    """All header names and a text-only table of the ``wanted`` columns."""
-    _check_utf8(path, file)
-    header = _csv_header(path, file)
-    include = [name for name in header if name in set(wanted)]
+def _clean_names(file: str, names: list[str], notices: list[str]) -> list[str]:
+    """Column names without surrounding whitespace; a name given twice is a ContractError."""
+    cleaned = [name.strip() for name in names]
+    seen: set[str] = set()
+    for name in cleaned:
+        if name in seen:
+            raise ContractError(f"{file}: header names column '{name}' more than once")
+        seen.add(name)
+    padded = [repr(n) for n, c in zip(names, cleaned, strict=True) if n != c]
+    if padded:
+        notices.append(
+            f"{file}: removed surrounding whitespace from {len(padded)} column name(s): "
+            f"{', '.join(padded)}"
+        )
+    return cleaned
+
+
+def _read_csv(
+    path: Path, file: str, wanted: Iterable[str], fmt: CsvFormat, notices: list[str]
+) -> tuple[list[str], pa.Table]:
+    """All header names (without surrounding whitespace) and a text-only table of ``wanted``."""
+    _check_encoding(path, file, fmt.encoding)
+    header = _csv_header(path, file, fmt)
+    names = _clean_names(file, header, notices)
+    wanted = set(wanted)
+    include = [raw for raw, name in zip(header, names, strict=True) if name in wanted]
     invalid: list[Any] = []
 
     def on_invalid(row: Any) -> str:
         invalid.append(row)
         return "skip"
 
+    encoding = {} if codecs.lookup(fmt.encoding).name == "utf-8" else {"encoding": fmt.encoding}
+
     def read(*, threads: bool) -> pa.Table:
         return pacsv.read_csv(
             path,
-            read_options=pacsv.ReadOptions(use_threads=threads),
+            read_options=pacsv.ReadOptions(use_threads=threads, **encoding),
             parse_options=pacsv.ParseOptions(
-                newlines_in_values=True, invalid_row_handler=on_invalid
+                delimiter=fmt.delimiter, newlines_in_values=True, invalid_row_handler=on_invalid
             ),
             convert_options=pacsv.ConvertOptions(
                 column_types={name: pa.string() for name in header},
@@ -225,28 +307,48 @@ def _read_csv(path: Path, file: str, wanted: Iterable[str]) -> tuple[list[str], 
     if invalid:
         first = invalid[0]
         row = f"row {first.number - 1}" if first.number is not None else "a row"
+        hint = ""
+        if first.actual_columns > first.expected_columns and fmt.delimiter == ",":
+            hint = (
+                "; if numbers are written with decimal commas, the file needs another "
+                'delimiter (then set delimiter = ";" and decimal = "," in the [format] '
+                "section of a mapping) or quoted numbers"
+            )
         raise ContractError(
             f"{file}: {row} has {first.actual_columns} fields, expected "
             f"{first.expected_columns} like the header ({len(invalid)} such row(s)): "
-            f"{first.text[:80]!r}"
+            f"{first.text[:80]!r}{hint}"
         )
-    return header, table
+    clean = dict(zip(header, names, strict=True))
+    return names, table.rename_columns([clean[name] for name in table.column_names])
 
 
-def _read_parquet(path: Path, file: str, wanted: Iterable[str]) -> tuple[list[str], pa.Table]:
-    """All column names and a table of the ``wanted`` columns, as stored."""
+def _read_parquet(
+    path: Path, file: str, wanted: Iterable[str], notices: list[str]
+) -> tuple[list[str], pa.Table]:
+    """All column names (without surrounding whitespace) and a table of ``wanted``, as stored."""
     try:
-        names = list(pq.read_schema(path).names)
-        include = [name for name in names if name in set(wanted)]
+        stored = list(pq.read_schema(path).names)
+    except (pa.ArrowException, OSError) as err:
+        raise ContractError(
+            f"{file}: cannot be read as Parquet (truncated or corrupt?): {err}"
+        ) from err
+    names = _clean_names(file, stored, notices)
+    wanted = set(wanted)
+    include = [raw for raw, name in zip(stored, names, strict=True) if name in wanted]
+    try:
         table = pq.read_table(path, columns=include)
     except (pa.ArrowException, OSError) as err:
         raise ContractError(
             f"{file}: cannot be read as Parquet (truncated or corrupt?): {err}"
         ) from err
-    return names, table
+    clean = dict(zip(stored, names, strict=True))
+    return names, table.rename_columns([clean[name] for name in table.column_names])
 
 
-def _read_raw(path: Path, file: str, wanted: Iterable[str]) -> tuple[list[str], pa.Table]:
+def _read_raw(
+    path: Path, file: str, wanted: Iterable[str], fmt: CsvFormat, notices: list[str]
+) -> tuple[list[str], pa.Table]:
     if not path.is_file():
         raise ContractError(f"{file}: cannot be read: no such file")
     try:
@@ -257,9 +359,9 @@ def _read_raw(path: Path, file: str, wanted: Iterable[str]) -> tuple[list[str], 
         raise ContractError(f"{file}: empty file (0 bytes)")
     suffix = path.suffix.lower()
     if suffix == ".csv":
-        return _read_csv(path, file, wanted)
+        return _read_csv(path, file, wanted, fmt, notices)
     if suffix == ".parquet":
-        return _read_parquet(path, file, wanted)
+        return _read_parquet(path, file, wanted, notices)
     raise ContractError(f"{file}: unsupported file type {suffix!r}; expected .csv or .parquet")
 
 
@@ -290,11 +392,38 @@ def _nullable(values: pa.Array | pa.ChunkedArray, dtype: str) -> pd.Series:
     return pd.Series(frame["v"], dtype=dtype)
 
 
-def _from_text(arr: pa.ChunkedArray, kind: str) -> tuple[pd.Series, np.ndarray]:
-    """Parse text by ``kind``: the typed values (null where bad) and the mask of bad cells."""
+class _Parsed(NamedTuple):
+    """A column typed by its kind: values (null where bad), bad cells, cells that were padded."""
+
+    values: pd.Series
+    bad: np.ndarray
+    padded: np.ndarray
+
+
+def _trimmed(arr: pa.ChunkedArray) -> tuple[pa.ChunkedArray, np.ndarray]:
+    """Values without surrounding (Unicode) whitespace, blank ones null; the padded cells."""
+    trimmed = pc.utf8_trim_whitespace(arr)
+    padded = pc.fill_null(pc.not_equal(trimmed, arr), False).to_numpy(zero_copy_only=False)
+    blank = pc.fill_null(pc.equal(trimmed, ""), False)
+    return pc.if_else(blank, pa.scalar(None, pa.string()), trimmed), padded
+
+
+def _from_text(arr: pa.ChunkedArray, kind: str, *, decimal: str = ".") -> _Parsed:
+    """Parse text by ``kind`` (whitespace policy first, see the module docstring)."""
     arr = pc.cast(arr, pa.string())
+    if kind == "text":
+        return _Parsed(
+            _as_pandas_text(arr), np.zeros(len(arr), dtype=bool), np.zeros(len(arr), dtype=bool)
+        )
+    arr, padded = _trimmed(arr)
+    values, bad = _parse(arr, kind, decimal=decimal)
+    return _Parsed(values, bad, padded)
+
+
+def _parse(arr: pa.ChunkedArray, kind: str, *, decimal: str) -> tuple[pd.Series, np.ndarray]:
+    """Typed values (null where bad) and the mask of bad cells of trimmed text."""
     valid = pc.is_valid(arr)
-    if kind in ("id", "text"):
+    if kind == "id":
         return _as_pandas_text(arr), np.zeros(len(arr), dtype=bool)
     if kind == "timestamp":
         text = _as_pandas_text(arr)
@@ -310,12 +439,14 @@ def _from_text(arr: pa.ChunkedArray, kind: str) -> tuple[pd.Series, np.ndarray]:
         values = pc.if_else(true, True, pc.if_else(false, False, pa.scalar(None, pa.bool_())))
         bad = pc.and_(valid, pc.invert(ok)).to_numpy(zero_copy_only=False)
         return _nullable(values, "boolean"), bad
-    pattern = _INTEGER if kind == "int" else _NUMBER
+    pattern = _INTEGER if kind == "int" else _NUMBER if decimal == "." else _NUMBER_COMMA
     ok = pc.fill_null(pc.match_substring_regex(arr, pattern), False)
     bad = pc.and_(valid, pc.invert(ok)).to_numpy(zero_copy_only=False)
     kept = pc.if_else(ok, arr, pa.scalar(None, pa.string()))
     if kind == "int":
         return _nullable(pc.cast(kept, pa.int64()), "Int64"), bad
+    if decimal != ".":  # the pattern allows exactly one decimal mark and no other separator
+        kept = pc.replace_substring(kept, decimal, ".")
     return pd.Series(pc.cast(kept, pa.float64()).to_numpy(zero_copy_only=False)), bad
 
 
@@ -360,13 +491,13 @@ def _from_stored(arr: pa.ChunkedArray, kind: str) -> tuple[pd.Series, np.ndarray
 
 
 def _typed(
-    arr: pa.ChunkedArray, spec: Column, *, file: str, shown: str
-) -> tuple[pd.Series, np.ndarray]:
-    """The column typed by its spec, and the mask of cells whose value could not be parsed."""
+    arr: pa.ChunkedArray, spec: Column, *, file: str, shown: str, decimal: str = "."
+) -> _Parsed:
+    """The column typed by its spec, with the masks of unparseable and of padded cells."""
     if pa.types.is_dictionary(arr.type):
         arr = pc.cast(arr, arr.type.value_type)
     if _is_text(arr.type):
-        return _from_text(arr, spec.kind)
+        return _from_text(arr, spec.kind, decimal=decimal)
     stored = _from_stored(arr, spec.kind)
     if stored is None:
         hint = "; integers lose leading zeros" if spec.kind in ("id", "text") else ""
@@ -374,20 +505,47 @@ def _typed(
             f"{file}: column '{shown}' must be stored as {_STORED_AS[spec.kind]}, "
             f"found {arr.type}{hint}"
         )
-    return stored
+    return _Parsed(*stored, np.zeros(len(arr), dtype=bool))
+
+
+def _parse_reason(kind: str, value: Any, decimal: str) -> str:
+    """Why a text value does not parse as ``kind``, with a hint when the cause is plain."""
+    if kind == "float" and decimal == ",":
+        return (
+            "must be a number with ',' as its decimal mark and no thousands separator, "
+            f"found {value!r}"
+        )
+    reason = f"must be {_EXPECTED_TEXT[kind]}, found {value!r}"
+    if kind == "float" and re.fullmatch(_NUMBER_COMMA, str(value).strip()):
+        reason += (
+            '; if the file writes decimal commas, set decimal = "," in the [format] section '
+            "of a mapping"
+        )
+    return reason
 
 
 def _parse_problems(
-    file: str, shown: str, kind: str, raw: pa.ChunkedArray, bad: np.ndarray
+    file: str, shown: str, kind: str, raw: pa.ChunkedArray, bad: np.ndarray, decimal: str = "."
 ) -> list[Problem]:
     if not bad.any():
         return []
     rows = np.flatnonzero(bad)
     found = raw.take(pa.array(rows)).to_pylist()
-    expected = _EXPECTED_TEXT[kind]
     return [
-        Problem(file, int(r) + 1, shown, f"must be {expected}, found {v!r}")
+        Problem(file, int(r) + 1, shown, _parse_reason(kind, v, decimal))
         for r, v in zip(rows, found, strict=True)
+    ]
+
+
+def _padding_notice(file: str, shown: str, raw: pa.ChunkedArray, padded: np.ndarray) -> list[str]:
+    """The notice that counts the values read without their surrounding whitespace."""
+    if not padded.any():
+        return []
+    first = int(np.flatnonzero(padded)[0])
+    value = raw[first].as_py()
+    return [
+        f"{file}: column '{shown}': removed surrounding whitespace from {int(padded.sum())} "
+        f"value(s) (first at row {first + 1}: {value!r})"
     ]
 
 
@@ -426,48 +584,74 @@ def _rename(problems: list[Problem], shown: dict[str, str]) -> list[Problem]:
 def _plan(
     source: str, names: list[str], file: str, mapping: Mapping | None, require_labels: bool
 ) -> tuple[dict[str, tuple[str, Column]], list[str]]:
-    """Target column -> (source column, spec) for the columns to read; notices of the rest."""
+    """Target column -> (source column, spec) for the columns to read; notices of the rest.
+
+    A contract column is read from the source column the mapping names for it, else from the
+    file's column of its own name unless the mapping uses that column for something else
+    (another contract column, a label, an extra). Only ``[format]`` of a mapping concerns
+    sources other than declarations, and it is not used here.
+    """
     specs = columns(source)
-    plan: dict[str, tuple[str, Column]] = {}
     present = set(names)
-    if mapping is None or source != "declarations":
-        missing = [c for c in required_columns(source) if c not in present]
-        if missing:
+    declared = mapping if mapping is not None and source == "declarations" else None
+    mapped = dict(declared.columns) if declared is not None else {}
+    where = f" in {declared.path}" if declared is not None and declared.path is not None else ""
+    for target, column in mapped.items():
+        if column not in present:
             raise ContractError(
-                f"{file}: missing required column(s) {', '.join(repr(c) for c in missing)} "
-                f"(the file has: {', '.join(names)})"
+                f"{file}: column '{column}' (mapped to contract column '{target}'{where}) "
+                f"is missing (the file has: {', '.join(names)})"
             )
-        plan = {n: (n, specs[n]) for n in specs if n in present}
-        used = set(plan)
-    else:
-        where = f" in {mapping.path}" if mapping.path is not None else ""
-        for target, column in mapping.columns.items():
-            if column not in present:
-                raise ContractError(
-                    f"{file}: column '{column}' (mapped to contract column '{target}'{where}) "
-                    f"is missing (the file has: {', '.join(names)})"
-                )
-            plan[target] = (column, specs[target])
-        for column in (*mapping.extra_categorical, *mapping.extra_numeric):
+    extras: tuple[str, ...] = ()
+    label_columns: tuple[str, ...] = ()
+    if declared is not None:
+        extras = (*declared.extra_categorical, *declared.extra_numeric)
+        label_columns = declared.label_columns()
+        for column in extras:
             if column not in present:
                 raise ContractError(
                     f"{file}: column '{column}' (declared in [extra]{where}) is missing "
                     f"(the file has: {', '.join(names)})"
                 )
-            extra = Column(column, "float") if column in mapping.extra_numeric else None
-            plan[column] = (column, extra or Column(column, "text"))
         if require_labels:
-            for column in mapping.label_columns():
+            for column in label_columns:
                 if column not in present:
                     raise ContractError(
                         f"{file}: label column '{column}' (named in [labels]{where}) is missing "
                         f"(the file has: {', '.join(names)})"
                     )
-        used = {src for src, _ in plan.values()} | set(mapping.label_columns())
-    ignored = [n for n in names if n not in used]
-    notices = []
+    claimed = set(mapped.values()) | set(extras) | set(label_columns)
+    plan: dict[str, tuple[str, Column]] = {}
+    for name, spec in specs.items():
+        if name in mapped:
+            plan[name] = (mapped[name], spec)
+        elif name in present and name not in claimed:
+            plan[name] = (name, spec)
+    missing = [c for c in required_columns(source) if c not in plan]
+    if missing:
+        listed = ", ".join(repr(c) for c in missing)
+        how = (
+            f" (neither mapped in [columns]{where} nor in the file under that name)"
+            if declared is not None
+            else ""
+        )
+        raise ContractError(
+            f"{file}: missing required column(s) {listed}{how} (the file has: {', '.join(names)})"
+        )
+    if declared is not None:
+        for column in extras:
+            kind: Kind = "float" if column in declared.extra_numeric else "id"
+            plan[column] = (column, Column(column, kind))
+    used = {src for src, _ in plan.values()} | set(label_columns)
+    notices = [
+        f"{file}: column '{name}' not used: the mapping{where} reads contract column "
+        f"'{name}' from '{mapped[name]}'"
+        for name in names
+        if name not in used and name in mapped
+    ]
+    ignored = [n for n in names if n not in used and n not in mapped]
     if ignored:
-        what = "the contract or the mapping" if mapping is not None else "the contract"
+        what = "the contract or the mapping" if declared is not None else "the contract"
         notices.append(
             f"{file}: ignored {len(ignored)} column(s) not in {what}: {', '.join(ignored)}"
         )
@@ -476,22 +660,23 @@ def _plan(
 
 def _mapped_labels(
     loaded: _Loaded, mapping: Mapping, present: set[str]
-) -> tuple[pd.DataFrame | None, list[Problem]]:
-    """Labels a mapping takes from the declarations file (all rows) and their problems."""
+) -> tuple[pd.DataFrame | None, list[Problem], list[str]]:
+    """Labels a mapping takes from the declarations file (all rows), their problems, notices."""
     spec = mapping.labels
     if spec is None or spec.seized not in present:
-        return None, []
+        return None, [], []
     file = loaded.file
+    shown = {"seized": _shown(spec.seized, "seized")}
     seized_raw = loaded.raw.column(spec.seized)
-    seized, bad = _typed(seized_raw, Column("seized", "bool"), file=file, shown=spec.seized)
-    problems = _parse_problems(file, _shown(spec.seized, "seized"), "bool", seized_raw, bad)
+    seized, bad, padded = _typed(seized_raw, Column("seized", "bool"), file=file, shown=spec.seized)
+    problems = _parse_problems(file, shown["seized"], "bool", seized_raw, bad)
+    notices = _padding_notice(file, shown["seized"], seized_raw, padded)
     unparsed = {"seized": pd.Series(bad)}
     inspected = (
         pd.Series(True, index=seized.index, dtype="boolean")
         if spec.all_inspected
         else seized.notna().astype("boolean")
     )
-    shown = {"seized": _shown(spec.seized, "seized")}
     frame = pd.DataFrame(
         {
             "declaration_id": loaded.typed["declaration_id"],
@@ -501,9 +686,12 @@ def _mapped_labels(
     )
     if spec.inspected_at is not None and spec.inspected_at in present:
         raw = loaded.raw.column(spec.inspected_at)
-        at, bad_at = _typed(raw, Column("inspected_at", "timestamp"), file=file, shown="")
         shown["inspected_at"] = _shown(spec.inspected_at, "inspected_at")
+        at, bad_at, padded_at = _typed(
+            raw, Column("inspected_at", "timestamp"), file=file, shown=""
+        )
         problems += _parse_problems(file, shown["inspected_at"], "timestamp", raw, bad_at)
+        notices += _padding_notice(file, shown["inspected_at"], raw, padded_at)
         unparsed["inspected_at"] = pd.Series(bad_at)
         frame["inspected_at"] = at.where(inspected.fillna(False).astype(bool))
         checked = frame[["inspected", "seized", "inspected_at"]]
@@ -515,7 +703,7 @@ def _mapped_labels(
     rule_problems = check_rows("labels", checked, file=file, unparsed=unparsed)
     rule_problems = [p for p in rule_problems if not _in(unparsed, p)]  # reported as unparsed
     problems += _rename(rule_problems, shown)
-    return frame, problems
+    return frame, problems, notices
 
 
 def _in(unparsed: dict[str, pd.Series], problem: Problem) -> bool:
@@ -525,25 +713,34 @@ def _in(unparsed: dict[str, pd.Series], problem: Problem) -> bool:
 
 
 def _load(path: Path, source: str, *, mapping: Mapping | None, require_labels: bool) -> _Loaded:
-    """Read and type one file in full, collecting its row problems (no rows split off)."""
+    """Read and type one file in full, collecting its row problems (no rows split off).
+
+    The mapping's ``[format]`` applies to every source; its columns, labels and extras to the
+    declarations only.
+    """
     file = str(path)
     specs = columns(source)
+    fmt = mapping.format if mapping is not None else CsvFormat()
     wanted: set[str] = set(specs)
     if mapping is not None and source == "declarations":
-        wanted = set(mapping.source_columns())
-    names, raw = _read_raw(path, file, wanted)
+        wanted |= set(mapping.source_columns())
+    notices: list[str] = []
+    names, raw = _read_raw(path, file, wanted, fmt, notices)
     if source == "declarations" and raw.num_rows == 0:
         raise ContractError(f"{file}: no data rows: expected at least one declaration")
-    plan, notices = _plan(source, names, file, mapping, require_labels)
+    plan, plan_notices = _plan(source, names, file, mapping, require_labels)
     typed: dict[str, pd.Series] = {}
     unparsed: dict[str, pd.Series] = {}
     shown = {target: _shown(column, target) for target, (column, _) in plan.items()}
     problems: list[Problem] = []
     for target, (column, spec) in plan.items():
-        values, bad = _typed(raw.column(column), spec, file=file, shown=shown[target])
-        typed[target] = values
-        unparsed[target] = pd.Series(bad)
-        problems += _parse_problems(file, shown[target], spec.kind, raw.column(column), bad)
+        arr = raw.column(column)
+        parsed = _typed(arr, spec, file=file, shown=shown[target], decimal=fmt.decimal)
+        typed[target] = parsed.values
+        unparsed[target] = pd.Series(parsed.bad)
+        problems += _parse_problems(file, shown[target], spec.kind, arr, parsed.bad, fmt.decimal)
+        notices += _padding_notice(file, shown[target], arr, parsed.padded)
+    notices += plan_notices
     frame = pd.DataFrame(typed, index=pd.RangeIndex(raw.num_rows))
     contract = [c for c in specs if c in frame.columns]
     problems += _rename(check_rows(source, frame[contract], file=file, unparsed=unparsed), shown)
@@ -553,8 +750,9 @@ def _load(path: Path, source: str, *, mapping: Mapping | None, require_labels: b
             problems += check_column(plan[name][1], frame[name], file=file, unparsed=unparsed[name])
         loaded.extra_categorical = mapping.extra_categorical
         loaded.extra_numeric = mapping.extra_numeric
-        loaded.labels, label_problems = _mapped_labels(loaded, mapping, set(names))
+        loaded.labels, label_problems, label_notices = _mapped_labels(loaded, mapping, set(names))
         problems += label_problems
+        notices += label_notices
     return loaded
 
 
@@ -606,8 +804,10 @@ def read_source(
 ) -> SourceResult:
     """Read one source file (CSV or Parquet) strictly against its contract.
 
-    ``mapping`` applies to declarations only. ``require_labels=False`` lets the label columns
-    a mapping names be absent (scoring time). File-level problems raise ContractError.
+    The ``mapping``'s ``[format]`` applies to any source; its columns, labels and extras to
+    declarations only. ``require_labels=False`` lets the label columns a mapping names be
+    absent (scoring time). File-level problems raise ContractError (exit 3); row problems are
+    in ``problems``; padded values and unused columns are counted in ``notices``.
     """
     loaded = _load(Path(path), source, mapping=mapping, require_labels=require_labels)
     return _split(loaded, loaded.problems)
@@ -657,8 +857,9 @@ def read_sources(
     """Read every source of a DATA directory; only declarations are required.
 
     Returns the valid rows as :class:`Sources`, every row problem (file, row, column, reason),
-    the rejected rows per source and notices (ignored columns). File-level problems raise
-    :class:`ContractError`.
+    the rejected rows per source and notices (ignored columns, values read without their
+    surrounding whitespace). The mapping's ``[format]`` applies to every CSV file of the
+    directory. File-level problems raise :class:`ContractError` (exit 3).
     """
     data_dir = Path(data_dir)
     if not data_dir.is_dir():

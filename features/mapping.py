@@ -1,35 +1,49 @@
-"""Mapping files: a customs administration's own declarations layout mapped onto the contract.
+"""Mapping files: a customs administration's own layout and file format mapped onto the contract.
 
-A mapping (TOML, see DESIGN.md "Mapping file") has three sections:
+A mapping is a TOML file (docs/mapping.md is the user's reference) with four optional
+sections, at least one of which must be present:
 
-- ``[columns]`` contract column = source column, for the declarations file; the four
-  required contract columns (declaration_id, declared_at, importer_id, hs_code) must be
-  mapped; contract columns not mapped are absent (their features are dropped, not faked);
-- ``[labels]`` (optional) label columns that live in the declarations file itself:
+- ``[columns]`` contract column = source column, for the declarations file. Every contract
+  column is read from the source column the mapping names, else from the file's column of
+  the contract's own name (so a mapping that names only the required columns keeps the
+  optional contract columns the file already holds); a required column found neither way is
+  a :class:`~features.errors.ContractError` when the file is read. Contract columns found
+  neither way are absent (their features are dropped, not faked);
+- ``[labels]`` label columns that live in the declarations file itself:
   ``seized`` (source column, 0/1, true/false or yes/no), ``all_inspected`` (bool), optional
   ``inspected_at`` (source column) and ``label_delay_days`` (int, default 14) used as
   ``inspected_at = declared_at + label_delay_days`` when no ``inspected_at`` is mapped;
-- ``[extra]`` (optional) ``categorical`` and ``numeric``: more source columns kept as they are,
-  under their source names, to be used as features.
+- ``[extra]`` ``categorical`` and ``numeric``: more source columns kept as they are, under
+  their source names, to be used as features (categorical extras are codes: read like the
+  contract's identifiers);
+- ``[format]`` how every CSV file of the DATA directory is written (:class:`CsvFormat`):
+  ``delimiter`` (one character, default ``","``), ``decimal`` (``"."`` or ``","``, default
+  ``"."``) and ``encoding`` (any Python codec name, default ``"utf-8"``). A mapping with only
+  ``[format]`` reads a file in the contract layout.
 
-Anything else (an unknown section or key, a value of the wrong type) is a
-:class:`~features.errors.MappingError` that names the key. Applying the mapping to a file is
-:mod:`features.io`'s job.
+Source column names are compared without surrounding whitespace, in the mapping as in the
+file's header (the reader's whitespace policy, see :mod:`features.io`). Anything else (an
+unknown section or key, a value of the wrong type, an unknown encoding) is a
+:class:`~features.errors.MappingError` (exit 3) that names the file and the key. Applying the
+mapping to a file is :mod:`features.io`'s job.
 """
 
 from __future__ import annotations
 
+import codecs
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from features.contracts import DECLARATIONS, LABELS, required_columns
+from features.contracts import DECLARATIONS, LABELS
 from features.errors import MappingError
 
 DEFAULT_LABEL_DELAY_DAYS = 14
 
-_SECTIONS = ("columns", "labels", "extra")
+_SECTIONS = ("columns", "labels", "extra", "format")
+_FORMAT_KEYS = ("delimiter", "decimal", "encoding")
+DECIMAL_MARKS: tuple[str, ...] = (".", ",")
 _LABEL_KEYS = ("seized", "all_inspected", "inspected_at", "label_delay_days")
 _EXTRA_KEYS = ("categorical", "numeric")
 
@@ -45,13 +59,32 @@ class LabelMapping:
 
 
 @dataclass(frozen=True)
-class Mapping:
-    """A validated mapping file: contract column -> source column, labels and extras."""
+class CsvFormat:
+    """How a CSV file is written: field delimiter, decimal mark and text encoding.
 
-    columns: dict[str, str]
+    ``delimiter`` is one character (``"\\t"`` for tab-separated files), never a quote or a
+    line break; ``decimal`` is ``"."`` or ``","`` and differs from the delimiter;
+    ``encoding`` is a Python codec name (``"utf-8"``, ``"cp1252"``, ``"latin-1"``...). A
+    UTF-8 byte-order mark and CRLF line ends are accepted whatever the format says.
+    """
+
+    delimiter: str = ","
+    decimal: str = "."
+    encoding: str = "utf-8"
+
+
+@dataclass(frozen=True)
+class Mapping:
+    """A validated mapping file: contract column -> source column, labels, extras, CSV format.
+
+    ``columns`` may be empty: contract columns are then read under their own names.
+    """
+
+    columns: dict[str, str] = field(default_factory=dict)
     labels: LabelMapping | None = None
     extra_categorical: tuple[str, ...] = ()
     extra_numeric: tuple[str, ...] = ()
+    format: CsvFormat = field(default_factory=CsvFormat)
     path: Path | None = field(default=None, compare=False)
 
     def label_columns(self) -> tuple[str, ...]:
@@ -75,12 +108,13 @@ def _where(path: Path, key: str) -> str:
 
 
 def _string(path: Path, key: str, value: Any) -> str:
-    if not isinstance(value, str) or not value:
+    """A source column name, without surrounding whitespace (as header names are read)."""
+    if not isinstance(value, str) or not value.strip():
         raise MappingError(
             f"{_where(path, key)} must be a non-empty string (a source column name), "
             f"found {value!r}"
         )
-    return value
+    return value.strip()
 
 
 def _table(path: Path, key: str, value: Any) -> dict[str, Any]:
@@ -102,13 +136,41 @@ def _columns(path: Path, raw: dict[str, Any]) -> dict[str, str]:
     allowed = tuple(c.name for c in DECLARATIONS)
     _unknown(path, "columns", raw, allowed)
     columns = {k: _string(path, f"columns.{k}", v) for k, v in raw.items()}
-    for name in required_columns("declarations"):
-        if name not in columns:
-            raise MappingError(
-                f"{_where(path, f'columns.{name}')} is missing: the required contract column "
-                f"'{name}' must be mapped to a source column"
-            )
     return columns
+
+
+def _format(path: Path, raw: dict[str, Any]) -> CsvFormat:
+    _unknown(path, "format", raw, _FORMAT_KEYS)
+    default = CsvFormat()
+    delimiter = raw.get("delimiter", default.delimiter)
+    if not isinstance(delimiter, str) or len(delimiter) != 1 or delimiter in '"\r\n':
+        raise MappingError(
+            f"{_where(path, 'format.delimiter')} must be one character other than a quote or a "
+            f'line break (e.g. ";" or "\\t"), found {delimiter!r}'
+        )
+    decimal = raw.get("decimal", default.decimal)
+    if decimal not in DECIMAL_MARKS:
+        raise MappingError(
+            f'{_where(path, "format.decimal")} must be "." or ",", found {decimal!r}'
+        )
+    if decimal == delimiter:
+        raise MappingError(
+            f"{_where(path, 'format.decimal')} {decimal!r} is also the delimiter; a file with "
+            f'decimal commas is delimited by another character (usually ";")'
+        )
+    encoding = raw.get("encoding", default.encoding)
+    try:
+        if not isinstance(encoding, str):
+            raise LookupError(encoding)
+        codec = codecs.lookup(encoding)
+        if not getattr(codec, "_is_text_encoding", True):  # base64, rot13...: not text
+            raise LookupError(encoding)
+    except LookupError:
+        raise MappingError(
+            f'{_where(path, "format.encoding")} must be a known text encoding (e.g. "utf-8", '
+            f'"cp1252", "latin-1"), found {encoding!r}'
+        ) from None
+    return CsvFormat(delimiter=delimiter, decimal=decimal, encoding=codec.name)
 
 
 def _labels(path: Path, raw: dict[str, Any]) -> LabelMapping:
@@ -188,9 +250,16 @@ def parse_mapping(text: str, *, path: Path) -> Mapping:
             raise MappingError(
                 f"{path}: unknown section [{key}]; expected one of {', '.join(_SECTIONS)}"
             )
-    if "columns" not in document:
-        raise MappingError(f"{_where(path, 'columns')} is missing: the [columns] section")
-    columns = _columns(path, _table(path, "columns", document["columns"]))
+    if not document:
+        raise MappingError(
+            f"{path}: empty mapping: expected at least one of the sections "
+            f"{', '.join(f'[{s}]' for s in _SECTIONS)}"
+        )
+    columns = (
+        _columns(path, _table(path, "columns", document["columns"]))
+        if "columns" in document
+        else {}
+    )
     labels = (
         _labels(path, _table(path, "labels", document["labels"])) if "labels" in document else None
     )
@@ -202,5 +271,8 @@ def parse_mapping(text: str, *, path: Path) -> Mapping:
         labels=labels,
         extra_categorical=categorical,
         extra_numeric=numeric,
+        format=_format(path, _table(path, "format", document["format"]))
+        if "format" in document
+        else CsvFormat(),
         path=path,
     )

@@ -69,8 +69,8 @@ def test_declaration_values_are_checked_against_their_constraints() -> None:
     assert found == {
         (3, "declaration_id"): "required value is missing",
         (2, "declared_at"): "required value is missing",
-        (2, "hs_code"): "must be an HS code of 6 to 10 digits, found '08011'",
-        (3, "hs_code"): "must be an HS code of 6 to 10 digits, found '08A1100000'",
+        (2, "hs_code"): "must be an HS code of 6, 8 or 10 digits, found '08011' (5 digits)",
+        (3, "hs_code"): "must be an HS code of 6, 8 or 10 digits, found '08A1100000'",
         (2, "origin_country"): (
             "must be an ISO 3166 alpha-2 country code (two uppercase letters), found 'co'"
         ),
@@ -82,6 +82,25 @@ def test_declaration_values_are_checked_against_their_constraints() -> None:
         (2, "gross_weight_kg"): "must be >= 0, found -3.5",
         (3, "gross_weight_kg"): "must be a finite number, found inf",
     }
+
+
+@pytest.mark.parametrize(
+    ("code", "reason"),
+    [
+        ("8039010", "(7 digits: a leading zero was probably lost"),
+        ("301110000", "(9 digits: a leading zero was probably lost"),
+        ("0803901", "(7 digits)"),
+        ("80390100000", "(11 digits)"),
+        ("803901.0", "(an HS code written as a number"),
+    ],
+)
+def test_hs_codes_have_an_even_length_and_odd_ones_say_why(code: str, reason: str) -> None:
+    frame = pd.DataFrame({"hs_code": _str("080390", "08039010", "0803901000", code)})
+    problems = check_rows("declarations", frame, file="f")
+    assert [(p.row, p.column) for p in problems] == [(4, "hs_code")]
+    assert problems[0].reason.startswith(
+        f"must be an HS code of 6, 8 or 10 digits, found {code!r} {reason}"
+    )
 
 
 def test_unparsed_cells_are_not_reported_again_as_missing() -> None:

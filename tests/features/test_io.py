@@ -22,8 +22,9 @@ from _inputs import (
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from features.errors import ContractError, Problem, RowProblemsError
+from features.errors import ContractError, MappingError, Problem, RowProblemsError
 from features.io import read_source, read_sources, validate_dir
+from features.mapping import CsvFormat, Mapping, load_mapping
 
 
 def _only(problems: list[Problem]) -> Problem:
@@ -101,12 +102,22 @@ def test_negative_weight_is_a_row_problem_and_zero_is_not(tmp_path: Path) -> Non
     assert str(problem) == f"{path}: row 2: column 'gross_weight_kg': must be >= 0, found -3.5"
 
 
-@pytest.mark.parametrize("value", ["12kg", "nan", " 12", "1,5", "inf"])
+@pytest.mark.parametrize("value", ["12kg", "nan", "1 2", "1,234.5", "inf"])
 def test_numbers_are_never_coerced(tmp_path: Path, value: str) -> None:
     path = declarations_csv(tmp_path, f'D1,2023-01-01,I,080110,,,,"{value}",')
     problem = _only(read_source(path, "declarations").problems)
     assert (problem.row, problem.column) == (1, "gross_weight_kg")
     assert problem.reason == f"must be a number, found {value!r}"
+
+
+def test_a_decimal_comma_without_format_is_refused_with_the_setting_to_use(
+    tmp_path: Path,
+) -> None:
+    path = declarations_csv(tmp_path, 'D1,2023-01-01,I,080110,,,,"1,5",')
+    problem = _only(read_source(path, "declarations").problems)
+    assert (problem.row, problem.column) == (1, "gross_weight_kg")
+    assert problem.reason.startswith("must be a number, found '1,5'; ")
+    assert 'set decimal = "," in the [format] section of a mapping' in problem.reason
 
 
 def test_hs_code_with_letters_is_a_row_problem(tmp_path: Path) -> None:
@@ -252,6 +263,15 @@ def test_row_with_too_many_fields_is_a_contract_error_naming_the_row(tmp_path: P
         read_sources(tmp_path)
 
 
+def test_unquoted_decimal_commas_in_a_comma_file_say_what_to_do(tmp_path: Path) -> None:
+    declarations_csv(tmp_path, GOOD_ROWS[0], "D2,2023-01-03,IMP2,090111,EC,BEANR,air,0,12,25")
+    with pytest.raises(ContractError) as caught:
+        read_sources(tmp_path)
+    message = str(caught.value)
+    assert "row 2 has 10 fields, expected 9" in message
+    assert 'set delimiter = ";" and decimal = ","' in message
+
+
 def test_extra_columns_are_dropped_with_a_notice(tmp_path: Path) -> None:
     header = DECLARATIONS_HEADER + ",officer_note,vat"
     rows = [r + ",looked fine,12" for r in GOOD_ROWS]
@@ -275,6 +295,289 @@ def test_directory_layout_errors(tmp_path: Path) -> None:
         read_sources(tmp_path)
     with pytest.raises(ContractError, match="does not exist"):
         read_sources(tmp_path / "nowhere")
+
+
+# ----------------------------------------------------------------------------- file format (3a)
+
+_EURO_HEADER = DECLARATIONS_HEADER.replace(",", ";") + ";goods_description"
+_EURO_ROWS = (
+    "D1;2023-01-02T10:00:00;IMP1;0801100000;CO;NLRTM;sea;1200,5;5000;Café, bananes",
+    "D2;2023-01-03 11:30:00;IMP2;090111;EC;BEANR;air;0;12,25;",
+    "D3;2023-01-04;IMP1;84834090;;;;;;",
+)
+
+
+def _euro_file(folder: Path, *, encoding: str, rows: tuple[str, ...] = _EURO_ROWS) -> Path:
+    """A semicolon-delimited export with decimal commas and CRLF line ends."""
+    path = folder / "declarations.csv"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes("\r\n".join([_EURO_HEADER, *rows, ""]).encode(encoding))
+    return path
+
+
+def _format_only(folder: Path, body: str) -> Mapping:
+    return load_mapping(write(folder / "format.toml", f"[format]\n{body}"))
+
+
+@pytest.mark.parametrize(
+    ("encoding", "setting"), [("utf-8-sig", ""), ("cp1252", 'encoding = "cp1252"\n')]
+)
+def test_semicolon_export_with_decimal_commas_reads_through_a_format_only_mapping(
+    tmp_path: Path, encoding: str, setting: str
+) -> None:
+    _euro_file(tmp_path, encoding=encoding)
+    mapping = _format_only(tmp_path / "m", f'delimiter = ";"\ndecimal = ","\n{setting}')
+    result = read_sources(tmp_path, mapping=mapping)
+    assert result.problems == [] and result.notices == []
+    frame = result.sources.declarations
+    expected = good_declarations()
+    expected.insert(4, "goods_description", pd.Series(["Café, bananes", None, None], dtype="str"))
+    pd.testing.assert_frame_equal(frame, expected)
+
+
+def test_decimal_commas_parse_exactly_and_anything_ambiguous_is_a_row_problem(
+    tmp_path: Path,
+) -> None:
+    cells = ["1,5", "+0,25", ",5", "1,5e3", "7", "0,1", "1.234,5", "1.5", "1,234,5", "1 234,5"]
+    rows = tuple(f"D{i};2023-01-01;I;080110;;;;{v};;" for i, v in enumerate(cells))
+    path = _euro_file(tmp_path, encoding="utf-8", rows=rows)
+    mapping = _format_only(tmp_path / "m", 'delimiter = ";"\ndecimal = ","\n')
+    result = read_source(path, "declarations", mapping=mapping)
+    assert result.frame["gross_weight_kg"].tolist() == [1.5, 0.25, 0.5, 1500.0, 7.0, 0.1]
+    found = {(p.row, p.column): p.reason for p in result.problems}
+    assert found == {
+        (row, "gross_weight_kg"): "must be a number with ',' as its decimal mark and no "
+        f"thousands separator, found {cells[row - 1]!r}"
+        for row in (7, 8, 9, 10)
+    }
+
+
+def test_format_applies_to_every_csv_source_of_the_directory(tmp_path: Path) -> None:
+    _euro_file(tmp_path, encoding="utf-8")
+    write(
+        tmp_path / "ports.csv",
+        "locode;name;country;lat;lon\r\nNLRTM;Rotterdam;NL;51,95;4,14\r\n",
+    )
+    write(
+        tmp_path / "labels.csv",
+        "declaration_id;inspected;seized;inspected_at;seized_kg\r\n"
+        "D1;true;true;2023-01-09;12,5\r\nD2;false;;;\r\n",
+    )
+    mapping = _format_only(tmp_path / "m", 'delimiter = ";"\ndecimal = ","\n')
+    result = read_sources(tmp_path, mapping=mapping)
+    assert result.problems == []
+    assert result.sources.ports is not None and result.sources.labels is not None
+    assert result.sources.ports[["lat", "lon"]].iloc[0].tolist() == [51.95, 4.14]
+    assert result.sources.labels["seized_kg"].tolist()[0] == 12.5
+
+
+@pytest.mark.parametrize(
+    ("delimiter", "setting", "mapping_text"),
+    [
+        (";", 'delimiter = ";" (and decimal = ","', None),
+        ("\t", 'delimiter = "\\t"', None),
+        (",", 'delimiter = ","', 'delimiter = ";"\n'),
+    ],
+)
+def test_a_one_field_header_names_the_delimiter_the_file_seems_to_use(
+    tmp_path: Path, delimiter: str, setting: str, mapping_text: str | None
+) -> None:
+    header = DECLARATIONS_HEADER.replace(",", delimiter)
+    row = GOOD_ROWS[0].replace(",", delimiter)
+    path = write(tmp_path / "declarations.csv", f"{header}\r\n{row}\r\n")
+    mapping = _format_only(tmp_path / "m", mapping_text) if mapping_text else None
+    with pytest.raises(ContractError) as caught:
+        read_sources(tmp_path, mapping=mapping)
+    message = str(caught.value)
+    assert message.startswith(f"{path}: the header is a single column")
+    assert setting in message and "[format] section of a mapping" in message
+    assert "fields, expected" not in message
+    assert caught.value.exit_code == 3
+
+
+def test_a_byte_the_named_encoding_cannot_decode_names_byte_and_line(tmp_path: Path) -> None:
+    path = tmp_path / "declarations.csv"
+    text = (
+        f"{DECLARATIONS_HEADER}\n{GOOD_ROWS[0]}\n".encode() + b"D2,2023-01-01,I\x81,080110,,,,,\n"
+    )
+    path.write_bytes(text)
+    mapping = _format_only(tmp_path / "m", 'encoding = "cp1252"\n')
+    position = text.index(b"\x81")
+    with pytest.raises(ContractError, match=rf"not valid cp1252 at byte {position} \(line 3\)"):
+        read_sources(tmp_path, mapping=mapping)
+    with pytest.raises(ContractError, match=r'not valid UTF-8 .* encoding = "cp1252"'):
+        read_sources(tmp_path)
+
+
+def test_utf8_bom_and_crlf_need_no_format(tmp_path: Path) -> None:
+    path = tmp_path / "declarations.csv"
+    path.write_bytes(("\r\n".join([DECLARATIONS_HEADER, *GOOD_ROWS, ""])).encode("utf-8-sig"))
+    result = read_sources(tmp_path)
+    assert result.problems == [] and result.notices == []
+    pd.testing.assert_frame_equal(result.sources.declarations, good_declarations())
+
+
+# ----------------------------------------------------------------------------- whitespace (3b)
+
+
+def test_padded_identifiers_and_codes_are_the_same_entity_with_a_notice(tmp_path: Path) -> None:
+    """The field case (``IMP00005 ``) and its kind: every id/code column of every source."""
+    path = declarations_csv(
+        tmp_path,
+        "D1 ,2023-01-02T10:00:00,IMP1 , 0801100000,CO ,\tNLRTM,sea ,1200.5,5000",
+        "D2,2023-01-03 11:30:00,\u00a0IMP2,090111, EC,BEANR, air, 0 ,12.25",
+        GOOD_ROWS[2],
+    )
+    write(
+        tmp_path / "labels.csv",
+        "declaration_id,inspected,seized,inspected_at,drug_type\n"
+        " D1,true ,true,2023-01-09 ,cocaine \n",
+    )
+    write(
+        tmp_path / "financial_flags.csv",
+        "flag_id,entity_id,flagged_at,flag_type\nF1,IMP1  ,2022-12-01,cash_payment\n",
+    )
+    result = read_sources(tmp_path)
+    assert result.problems == []
+    pd.testing.assert_frame_equal(result.sources.declarations, good_declarations())
+    assert result.sources.labels is not None and result.sources.financial_flags is not None
+    assert result.sources.labels["declaration_id"].tolist() == ["D1"]
+    assert result.sources.labels["drug_type"].tolist() == ["cocaine"]
+    assert result.sources.financial_flags["entity_id"].tolist() == ["IMP1"]
+    counted = {n.split("column '")[1].split("'")[0]: n for n in result.notices}
+    assert set(counted) == {
+        "declaration_id",
+        "importer_id",
+        "hs_code",
+        "origin_country",
+        "port_of_entry",
+        "transport_mode",
+        "gross_weight_kg",
+        "inspected",
+        "inspected_at",
+        "drug_type",
+        "entity_id",
+    }
+    assert counted["importer_id"] == (
+        f"{path}: column 'importer_id': removed surrounding whitespace from 2 value(s) "
+        "(first at row 1: 'IMP1 ')"
+    )
+
+
+def test_whitespace_policy_holds_for_parquet_text_as_for_csv(tmp_path: Path) -> None:
+    """Served requests reach the reader as Parquet: the same policy applies there."""
+    padded = good_declarations().assign(
+        importer_id=pd.Series(["IMP1 ", " IMP2", "IMP1"], dtype="str"),
+        origin_country=pd.Series(["CO ", "EC", None], dtype="str"),
+    )
+    padded.to_parquet(tmp_path / "declarations.parquet", index=False)
+    result = read_sources(tmp_path)
+    assert result.problems == []
+    pd.testing.assert_frame_equal(result.sources.declarations, good_declarations())
+    assert len(result.notices) == 2
+
+
+def test_blank_identifier_is_missing_and_free_text_keeps_its_spaces(tmp_path: Path) -> None:
+    header = DECLARATIONS_HEADER + ",goods_description"
+    declarations_csv(
+        tmp_path,
+        GOOD_ROWS[0] + ",  fresh bananas ",
+        "D2,2023-01-01,   ,080110,,,,,,",
+        header=header,
+    )
+    result = read_sources(tmp_path)
+    problem = _only(result.problems)
+    assert (problem.row, problem.column, problem.reason) == (
+        2,
+        "importer_id",
+        "required value is missing",
+    )
+    assert result.sources.declarations["goods_description"].tolist() == ["  fresh bananas "]
+
+
+def test_header_and_mapping_names_are_compared_without_surrounding_whitespace(
+    tmp_path: Path,
+) -> None:
+    header = "declaration_id , declared_at,importer.id ,hs_code"
+    declarations_csv(tmp_path, "D1,2023-01-01,I,080110", header=header)
+    mapping = load_mapping(write(tmp_path / "m.toml", '[columns]\nimporter_id = " importer.id"\n'))
+    result = read_sources(tmp_path, mapping=mapping)
+    assert result.problems == []
+    assert list(result.sources.declarations.columns) == [
+        "declaration_id",
+        "declared_at",
+        "importer_id",
+        "hs_code",
+    ]
+    assert result.notices == [
+        f"{tmp_path / 'declarations.csv'}: removed surrounding whitespace from 3 column "
+        "name(s): 'declaration_id ', ' declared_at', 'importer.id '"
+    ]
+    twice = "hs_code,declaration_id,declared_at,importer_id, hs_code"
+    declarations_csv(tmp_path / "twice", "080110,D1,2023-01-01,I,080110", header=twice)
+    with pytest.raises(ContractError, match="header names column 'hs_code' more than once"):
+        read_sources(tmp_path / "twice")
+
+
+# ----------------------------------------------------------------------------- HS codes (3c)
+
+
+@pytest.mark.parametrize(
+    ("code", "hint"),
+    [
+        ("8039010", "7 digits: a leading zero was probably lost"),
+        ("901110000", "9 digits: a leading zero was probably lost"),
+        ("80110", "5 digits: a leading zero was probably lost"),
+        ("8039010.0", "an HS code written as a number"),
+        ("8.03901E+06", "an HS code written as a number"),
+    ],
+)
+def test_hs_code_that_lost_its_leading_zero_is_a_row_problem_saying_so(
+    tmp_path: Path, code: str, hint: str
+) -> None:
+    path = declarations_csv(tmp_path, GOOD_ROWS[0], f"D2,2023-01-01,I,{code},,,,,")
+    result = read_source(path, "declarations")
+    problem = _only(result.problems)
+    assert (problem.file, problem.row, problem.column) == (str(path), 2, "hs_code")
+    assert problem.reason.startswith(f"must be an HS code of 6, 8 or 10 digits, found {code!r}")
+    assert hint in problem.reason
+    assert result.frame["declaration_id"].tolist() == ["D1"]
+
+
+# ----------------------------------------------------------------------------- mapping columns (3g)
+
+
+def test_mapping_of_only_the_required_columns_keeps_the_contract_columns(tmp_path: Path) -> None:
+    declarations_csv(tmp_path)
+    required = Mapping(
+        columns={c: c for c in ("declaration_id", "declared_at", "importer_id", "hs_code")}
+    )
+    plain = read_sources(tmp_path)
+    for mapping in (required, Mapping(), Mapping(format=CsvFormat())):
+        mapped = read_sources(tmp_path, mapping=mapping)
+        assert mapped.problems == [] and mapped.notices == []
+        pd.testing.assert_frame_equal(mapped.sources.declarations, plain.sources.declarations)
+
+
+@pytest.mark.skipif(not (SAMPLE / "declarations.parquet").exists(), reason="no committed sample")
+def test_sample_through_a_required_only_mapping_keeps_every_column() -> None:
+    mapping = Mapping(columns={"declaration_id": "declaration_id", "hs_code": "hs_code"})
+    mapped = read_source(SAMPLE / "declarations.parquet", "declarations", mapping=mapping)
+    plain = read_source(SAMPLE / "declarations.parquet", "declarations")
+    assert mapped.notices == []
+    pd.testing.assert_frame_equal(mapped.frame, plain.frame)
+
+
+def test_a_required_column_neither_mapped_nor_present_is_a_contract_error(tmp_path: Path) -> None:
+    header = DECLARATIONS_HEADER.replace("hs_code", "tariff")
+    declarations_csv(tmp_path, header=header)
+    mapping = load_mapping(write(tmp_path / "m.toml", '[columns]\nimporter_id = "importer_id"\n'))
+    with pytest.raises(ContractError) as caught:
+        read_sources(tmp_path, mapping=mapping)
+    message = str(caught.value)
+    assert "missing required column(s) 'hs_code'" in message
+    assert f"neither mapped in [columns] in {tmp_path / 'm.toml'}" in message
+    assert isinstance(caught.value, ContractError) and not isinstance(caught.value, MappingError)
 
 
 # ----------------------------------------------------------------------------- the sample

@@ -10,7 +10,7 @@ from _inputs import BACUDA_MAPPING, write
 
 from features.errors import ContractError, MappingError
 from features.io import read_sources, validate_dir
-from features.mapping import LabelMapping, Mapping, load_mapping
+from features.mapping import CsvFormat, LabelMapping, Mapping, load_mapping
 from riskmodel.world import World, write_foreign_layout
 
 BACUDA_HEADER = (
@@ -54,7 +54,13 @@ def test_bacuda_example_mapping_loads() -> None:
     [
         (MINIMAL + "[colums]\nx = 'y'\n", "colums"),
         (MINIMAL + "weight = 'w'\n", "columns.weight"),
-        (MINIMAL.replace('hs_code = "hs"\n', ""), "columns.hs_code"),
+        (MINIMAL + "[format]\ndelimiter = ';;'\n", "format.delimiter"),
+        (MINIMAL + "[format]\ndelimiter = '\"'\n", "format.delimiter"),
+        (MINIMAL + "[format]\ndecimal = ';'\n", "format.decimal"),
+        (MINIMAL + "[format]\ndecimal = ','\n", "format.decimal"),
+        (MINIMAL + "[format]\nencoding = 'klingon'\n", "format.encoding"),
+        (MINIMAL + "[format]\nencoding = 'base64'\n", "format.encoding"),
+        (MINIMAL + '[format]\nquote = "\'"\n', "format.quote"),
         (MINIMAL.replace('"imp"', "3"), "columns.importer_id"),
         (MINIMAL + "[labels]\nseized = 'y'\nall_inspected = 'yes'\n", "labels.all_inspected"),
         (MINIMAL + "[labels]\nall_inspected = true\n", "labels.seized"),
@@ -73,6 +79,16 @@ def test_mapping_errors_name_the_key(tmp_path: Path, text: str, key: str) -> Non
         load_mapping(_mapping(tmp_path, text))
     assert str(tmp_path / "mapping.toml") in str(caught.value)
     assert caught.value.exit_code == 3
+
+
+def test_format_section_alone_is_a_mapping_for_the_contract_layout(tmp_path: Path) -> None:
+    text = '[format]\ndelimiter = "\\t"\ndecimal = ","\nencoding = "CP1252"\n'
+    mapping = load_mapping(_mapping(tmp_path, text))
+    assert mapping.columns == {} and mapping.labels is None
+    assert mapping.format == CsvFormat(delimiter="\t", decimal=",", encoding="cp1252")
+    assert load_mapping(BACUDA_MAPPING).format == CsvFormat()
+    with pytest.raises(MappingError, match="empty mapping"):
+        load_mapping(_mapping(tmp_path, "# nothing\n"))
 
 
 def test_invalid_toml_is_a_mapping_error(tmp_path: Path) -> None:
@@ -180,7 +196,10 @@ def test_labels_file_and_mapped_labels_conflict(tmp_path: Path) -> None:
         read_sources(tmp_path, mapping=load_mapping(BACUDA_MAPPING))
 
 
-def test_unmapped_columns_are_dropped_with_a_notice(tmp_path: Path) -> None:
+def test_unmapped_columns_are_dropped_with_a_notice_and_contract_names_are_kept(
+    tmp_path: Path,
+) -> None:
+    """The file's ``quantity`` is a contract name: used although the mapping does not name it."""
     _bacuda(tmp_path)
     mapping = Mapping(
         columns={
@@ -196,9 +215,48 @@ def test_unmapped_columns_are_dropped_with_a_notice(tmp_path: Path) -> None:
         "declared_at",
         "importer_id",
         "hs_code",
+        "quantity",
     ]
+    assert result.sources.declarations["quantity"].tolist() == [100.0, 50.0]
     assert result.sources.labels is None
-    assert len(result.notices) == 1 and "ignored 9 column(s)" in result.notices[0]
+    assert result.notices == [
+        f"{tmp_path / 'declarations.csv'}: ignored 8 column(s) not in the contract or the "
+        "mapping: declarant.id, country, office.id, gross.weight, fob.value, cif.value, "
+        "total.taxes, illicit"
+    ]
+
+
+def test_a_mapped_source_column_wins_over_a_contract_named_one(tmp_path: Path) -> None:
+    header = BACUDA_HEADER.replace("fob.value", "declared_value_usd")
+    _bacuda(tmp_path, header=header)
+    mapping = load_mapping(BACUDA_MAPPING)
+    mapping = Mapping(columns=mapping.columns, labels=mapping.labels, path=BACUDA_MAPPING)
+    result = read_sources(tmp_path, mapping=mapping)
+    assert result.sources.declarations["declared_value_usd"].tolist() == [1000.0, 500.0]
+    assert (
+        f"{tmp_path / 'declarations.csv'}: column 'declared_value_usd' not used: the mapping in "
+        f"{BACUDA_MAPPING} reads contract column 'declared_value_usd' from 'cif.value'"
+    ) in result.notices
+
+
+def test_one_source_column_may_feed_two_contract_columns(tmp_path: Path) -> None:
+    _bacuda(tmp_path)
+    base = load_mapping(BACUDA_MAPPING)
+    mapping = Mapping(columns={**base.columns, "export_country": "country"}, labels=base.labels)
+    declarations = read_sources(tmp_path, mapping=mapping).sources.declarations
+    assert declarations["export_country"].tolist() == declarations["origin_country"].tolist()
+    assert declarations["export_country"].tolist() == ["CO", "EC"]
+
+
+def test_categorical_extras_follow_the_whitespace_policy_of_codes(tmp_path: Path) -> None:
+    _bacuda(tmp_path, BACUDA_ROWS[0].replace(",OF-01,", ",OF-01 ,"), BACUDA_ROWS[1])
+    result = read_sources(tmp_path, mapping=load_mapping(BACUDA_MAPPING))
+    assert result.problems == []
+    assert result.sources.declarations["office.id"].tolist() == ["OF-01", "OF-02"]
+    assert result.notices == [
+        f"{tmp_path / 'declarations.csv'}: column 'office.id': removed surrounding whitespace "
+        "from 1 value(s) (first at row 1: 'OF-01 ')"
+    ]
 
 
 def test_generated_foreign_layout_validates_with_the_mapping(
