@@ -76,7 +76,7 @@ def check_identity(sources: Sources, cutoff: pd.Timestamp) -> None:
     assert_same_features(got, again, table.attrs["feature_names"])
 
 
-@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=15, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
 def test_fit_before_transform_after_equals_build_table(data: st.DataObject) -> None:
     sources = data.draw(worlds())
