@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from riskmodel.errors import ModelError
+from riskmodel.errors import ConfigError, ModelError
 
 __all__ = ["Calibrator", "brier", "reliability_table"]
 
@@ -46,9 +46,15 @@ class Calibrator:
         *,
         sample_weight: np.ndarray | None = None,
     ) -> Calibrator:
-        """Learn the mapping from validation margins and 0/1 outcomes."""
+        """Learn the mapping from validation margins and 0/1 outcomes.
+
+        Raises :class:`ConfigError` (exit 2) for an unknown ``method`` or validation rows
+        without both outcomes (move the split), ``ValueError`` for arrays of unequal shape.
+        """
         if self.method not in _METHODS:
-            raise ValueError(f"method must be one of {_METHODS}, found {self.method!r}")
+            raise ConfigError(
+                f"[training] calibration must be one of {_METHODS}, found {self.method!r}"
+            )
         margin = np.asarray(margin, dtype=float)
         y = np.asarray(y, dtype=float)
         if margin.shape != y.shape or margin.ndim != 1:
@@ -56,7 +62,11 @@ class Calibrator:
                 f"margin and y must be 1-d of equal length, found {margin.shape}, {y.shape}"
             )
         if len(np.unique(y)) < 2:
-            raise ValueError("calibration needs both outcomes in the validation rows")
+            raise ConfigError(
+                "[split] calibration needs both outcomes (seized and not seized) among the "
+                f"validation period's labelled rows, found {len(y)} row(s) of one outcome - move "
+                "the split dates or day counts"
+            )
         weight = np.ones_like(y) if sample_weight is None else np.asarray(sample_weight, float)
         if self.method == "platt":
             from sklearn.linear_model import LogisticRegression

@@ -25,9 +25,9 @@ from riskmodel.errors import ModelError
 
 if TYPE_CHECKING:
     import lightgbm
-    from features.table import FeaturePipeline
 
     from features.sources import Sources
+    from features.table import FeaturePipeline
 
 __all__ = ["MODEL_FILES", "RiskModel", "model_matrix"]
 
@@ -150,6 +150,7 @@ class RiskModel:
     def load(cls, folder: Path | str) -> RiskModel:
         """Read a model folder; a missing or corrupt part is a :class:`ModelError`."""
         import lightgbm
+
         from features.table import FeaturePipeline
 
         folder = Path(folder)

@@ -24,6 +24,7 @@ import contextlib
 import hashlib
 import importlib.util
 import os
+import re
 import tempfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -46,6 +47,10 @@ DEFAULT_ARTIFACTS_NAME = "mlartifacts"
 MODEL_NAME_IN_RUN = "model"
 RISK_MODEL_ARTIFACT = "risk_model"
 _PARENT_TAG = "mlflow.parentRunId"
+
+ALIAS_MAX_LENGTH = 255
+_ALIAS_CHARACTERS = re.compile(r"^[\w\-]+$")
+_VERSION_LIKE_ALIAS = re.compile(r"^[vV]\d+$")
 
 
 def resolve_tracking_uri(tracking_uri: str | None = None, *, cwd: Path | None = None) -> str:
@@ -84,10 +89,47 @@ def _mlflow(tracking_uri: str) -> Any:
     return mlflow
 
 
+def _client(tracking_uri: str) -> Any:
+    """An MlflowClient on ``tracking_uri`` (registry alongside); a URI MLflow cannot use is a
+    :class:`UsageError` (exit 2) naming it."""
+    mlflow = _mlflow(tracking_uri)
+    try:
+        return mlflow.MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+    except mlflow.exceptions.MlflowException as exc:
+        raise UsageError(f"MLflow tracking store {tracking_uri!r}: {exc.message}") from exc
+
+
+def check_alias(alias: str) -> str:
+    """``alias`` when MLflow can hold it as a registered model alias, else a UsageError.
+
+    MLflow's rules, checked here before any store is touched so a bad alias is a one-line usage
+    error (exit 2): 1 to 255 characters, only letters, digits, ``_`` and ``-``; ``latest``
+    (any case) is reserved, and so is a version-like ``v<digits>`` (``v2``, ``V10``), because
+    ``models:/<name>@latest`` and ``@v2`` already mean a version.
+    """
+    if not alias:
+        raise UsageError("--alias must not be empty")
+    if len(alias) > ALIAS_MAX_LENGTH:
+        raise UsageError(
+            f"--alias is {len(alias)} characters long; MLflow allows at most {ALIAS_MAX_LENGTH}"
+        )
+    if not _ALIAS_CHARACTERS.match(alias):
+        raise UsageError(
+            f"--alias {alias!r} is not a valid alias: use only letters, digits, '_' and '-' "
+            "(e.g. champion, challenger-2)"
+        )
+    if alias.lower() == "latest" or _VERSION_LIKE_ALIAS.match(alias):
+        raise UsageError(
+            f"--alias {alias!r} is reserved by MLflow ('latest' and 'v<number>' name versions); "
+            "choose another alias, e.g. champion"
+        )
+    return alias
+
+
 def ensure_experiment(name: str, *, tracking_uri: str) -> str:
     """The id of experiment ``name``, created (artifacts beside a SQLite store) if missing."""
     mlflow = _mlflow(tracking_uri)
-    client = mlflow.MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+    client = _client(tracking_uri)
     try:
         found = client.get_experiment_by_name(name)
         if found is not None:
@@ -158,14 +200,22 @@ def _finite(metrics: Mapping[str, Any]) -> dict[str, float]:
 def model_signature(example: pd.DataFrame, *, required: tuple[str, ...]) -> Any:
     """Signature: raw declaration columns in, ``declaration_id`` + ``risk_score`` out.
 
-    Every input column except ``required`` is optional, as in the declarations contract.
+    Every input column except ``required`` is optional, as in the declarations contract. Text
+    columns are ``string``; every other column (numbers, timestamps, booleans) is ``Any``, so
+    that MLflow's schema enforcement accepts what the contract accepts (an integer quantity, a
+    nullable ``Int64``, an ISO timestamp string with ``Z``) and the served model types it as
+    the file reader does (see ``riskmodel/pyfunc_model.py``).
     """
     from mlflow.models import ModelSignature, infer_signature
-    from mlflow.types.schema import ColSpec, Schema, TensorSpec
+    from mlflow.types.schema import AnyType, ColSpec, DataType, Schema, TensorSpec
 
     inferred = infer_signature(example)
     columns: list[ColSpec | TensorSpec] = [
-        ColSpec(type=spec.type, name=spec.name, required=spec.name in required)
+        ColSpec(
+            type=spec.type if spec.type == DataType.string else AnyType(),
+            name=spec.name,
+            required=spec.name in required,
+        )
         for spec in inferred.inputs.inputs
     ]
     outputs = Schema([ColSpec("string", "declaration_id"), ColSpec("double", "risk_score")])
@@ -345,8 +395,11 @@ def tuning_run(
     uri = resolve_tracking_uri(tracking_uri)
     mlflow = _mlflow(uri)
     experiment_id = ensure_experiment(experiment, tracking_uri=uri)
-    client = mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
-    parent = client.create_run(experiment_id, run_name=run_name, tags={"kind": "tuning"})
+    client = _client(uri)
+    try:
+        parent = client.create_run(experiment_id, run_name=run_name, tags={"kind": "tuning"})
+    except mlflow.exceptions.MlflowException as exc:
+        raise UsageError(f"MLflow tracking store {uri!r}: {exc.message}") from exc
     run_id = str(parent.info.run_id)
     status = "FAILED"
     try:
@@ -365,17 +418,28 @@ def promote(
     name: str = "seizure-risk",
     tracking_uri: str | None = None,
 ) -> None:
-    """Point ``models:/<name>@<alias>`` at ``version``; a missing version is a ModelError."""
+    """Point ``models:/<name>@<alias>`` at ``version``.
+
+    Errors: an alias MLflow cannot hold (see :func:`check_alias`) or a store that refuses the
+    alias is a :class:`UsageError` (exit 2); a missing model or version is a
+    :class:`ModelError` (exit 4).
+    """
+    check_alias(alias)
     uri = resolve_tracking_uri(tracking_uri)
     mlflow = _mlflow(uri)
-    client = mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
+    client = _client(uri)
     try:
         client.get_model_version(name, str(version))
     except mlflow.exceptions.MlflowException as exc:
         raise ModelError(
             f"registered model {name!r} has no version {version} in {uri!r}: {exc.message}"
         ) from exc
-    client.set_registered_model_alias(name, alias, str(version))
+    try:
+        client.set_registered_model_alias(name, alias, str(version))
+    except mlflow.exceptions.MlflowException as exc:
+        raise UsageError(
+            f"cannot point alias {alias!r} of {name!r} at version {version}: {exc.message}"
+        ) from exc
 
 
 @dataclass(frozen=True)
@@ -395,7 +459,7 @@ def describe_model(uri: ModelURI, *, tracking_uri: str | None = None) -> ModelSo
         return ModelSource(uri=uri, run_id=run_id)
     store = resolve_tracking_uri(tracking_uri)
     mlflow = _mlflow(store)
-    client = mlflow.MlflowClient(tracking_uri=store, registry_uri=store)
+    client = _client(store)
     name, _, ref = uri[len("models:/") :].partition("/")
     try:
         if "@" in name:

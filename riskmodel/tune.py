@@ -95,8 +95,8 @@ def run_study(
     ConfigError naming the window, so small worlds need fewer folds or less history.
     """
     import optuna
-    from features.table import FeaturePipeline, build_table
 
+    from features.table import FeaturePipeline, build_table
     from riskmodel import tracking
     from riskmodel.config import write_config
     from riskmodel.split import make_split, prequential_folds

@@ -1,13 +1,23 @@
-"""The typer app, its shared options and consoles, and the error -> exit code mapping.
+"""The typer app, its shared options and consoles, progress, and the error -> exit code map.
 
 Every command module registers on :data:`app`; nothing else turns a domain error into an exit
 code (see :mod:`riskmodel.errors`): 0 success, 1 unexpected (and ``validate`` finding row
 problems), 2 usage, 3 input contract violated at file level, 4 model not found or
 incompatible.
+
+Output is never wrapped: a line printed with :func:`line` (and every error) stays one line
+whatever the terminal width or when redirected, so a saved report can be grepped.
+
+Progress (:func:`status`) is one mechanism for every long command (each takes
+:data:`QuietOpt`): on a terminal a rich spinner whose text follows the library's progress
+messages; off a terminal (a log file, a pipe, a scheduler) one plain line per step on stderr
+with the elapsed time, e.g. ``[  12.3s] training: fitting LightGBM``; ``--quiet`` prints no
+progress at all (results and errors are still printed).
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -67,15 +77,56 @@ ConfigOpt = Annotated[
 ]
 
 
+QuietOpt = Annotated[
+    bool, typer.Option("--quiet", "-q", help="print no progress (results and errors still print)")
+]
+
+
+def line(text: str) -> None:
+    """Print ``text`` to stdout as it is: no markup, no highlighting, never wrapped."""
+    out.print(text, markup=False, highlight=False, soft_wrap=True)
+
+
+def progress_line(elapsed_s: float, message: str, step: str | None = None) -> str:
+    """The plain progress line printed off a terminal: ``[  12.3s] training: fitting LightGBM``.
+
+    ``elapsed_s`` is in seconds since the command's step began.
+    """
+    return f"[{elapsed_s:7.1f}s] {message}" + (f": {step}" if step else "")
+
+
 @contextmanager
-def status(message: str) -> Iterator[Callable[[str], None]]:
-    """A rich spinner on stderr whose text follows the library's progress messages."""
-    with err.status(message) as status:
+def status(message: str, *, quiet: bool = False) -> Iterator[Callable[[str], None]]:
+    """Show a long step's progress on stderr; yields the ``progress(step)`` callback.
 
-        def update(step: str) -> None:
-            status.update(f"{message}: {step}")
+    On a terminal: a rich spinner whose text follows each step. Off a terminal: one plain
+    :func:`progress_line` when the step starts, one per ``progress(step)`` and one when it
+    ends (``done``), each with the elapsed time. ``quiet``: nothing at all.
+    """
+    if quiet:
+        yield lambda step: None
+        return
+    if err.is_terminal:
+        with err.status(message) as spinner:
 
-        yield update
+            def update(step: str) -> None:
+                spinner.update(f"{message}: {step}")
+
+            yield update
+        return
+    started = time.perf_counter()
+
+    def plain(step: str | None) -> None:
+        err.print(
+            progress_line(time.perf_counter() - started, message, step),
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
+
+    plain(None)
+    yield plain
+    plain("done")
 
 
 METRIC_ROWS: tuple[str, ...] = (

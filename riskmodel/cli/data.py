@@ -10,8 +10,9 @@ import typer
 from riskmodel.cli._app import (
     DataArg,
     MappingOpt,
+    QuietOpt,
     app,
-    out,
+    line,
     status,
 )
 
@@ -24,14 +25,14 @@ def sample(
     layout: Annotated[
         str, typer.Option(help="'contract' or 'bacuda' (foreign-layout example)")
     ] = "contract",
+    quiet: QuietOpt = False,
 ) -> None:
     """Generate a synthetic world: the sources, rules.toml and truth/ (never read by features)."""
     from riskmodel import api
 
-    with status("generating world") as progress:
+    with status("generating world", quiet=quiet):
         summary = api.sample(out_dir, declarations=declarations, seed=seed, layout=layout)
-        progress("done")
-    out.print(f"wrote {out_dir}  ({summary})")
+    line(f"wrote {out_dir}  ({summary})")
 
 
 @app.command()
@@ -44,10 +45,10 @@ def validate(data: DataArg, mapping: MappingOpt = None) -> None:
 
     result = api.validate(data, mapping=mapping)
     for notice in result.notices:
-        out.print(f"notice: {notice}", markup=False, highlight=False)
+        line(f"notice: {notice}")
     for problem in result.problems:
-        out.print(str(problem), markup=False, highlight=False)
-    out.print(result.summary(), markup=False, highlight=False)
+        line(str(problem))
+    line(result.summary())
     if result.problems:
         raise typer.Exit(1)
 
@@ -57,14 +58,19 @@ def features(
     data: DataArg,
     table_out: Annotated[Path, typer.Option("--out", dir_okay=False, help="TABLE.parquet")],
     mapping: MappingOpt = None,
+    quiet: QuietOpt = False,
 ) -> None:
-    """Build the point-in-time training table, one row per declaration."""
+    """Build the point-in-time training table, one row per declaration.
+
+    Any row that violates the contract stops the command (exit 3) before anything is written;
+    the table is written atomically (an interrupted write leaves no file, or the old one).
+    """
     from riskmodel import api
 
-    with status("building features") as progress:
+    with status("building features", quiet=quiet) as progress:
         table = api.features(data, out=table_out, mapping=mapping, progress=progress)
     absent = table.attrs.get("groups_absent") or {}
-    out.print(
+    line(
         f"wrote {table_out}: {len(table)} declarations, "
         f"{len(table.attrs.get('feature_names', []))} features"
         + (f"; absent groups: {', '.join(sorted(absent))}" if absent else "")

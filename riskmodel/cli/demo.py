@@ -9,7 +9,9 @@ import typer
 
 from riskmodel.cli._app import (
     ConfigOpt,
+    QuietOpt,
     app,
+    line,
     out,
     print_metrics,
     status,
@@ -21,30 +23,31 @@ def demo(
     data: Annotated[Path, typer.Option(exists=True, file_okay=False)] = Path("data/sample"),
     config: ConfigOpt = Path("experiments/baseline.toml"),
     workdir: Annotated[Path, typer.Option(file_okay=False)] = Path(".riskmodel/demo"),
+    quiet: QuietOpt = False,
 ) -> None:
     """Validate the sample, train and evaluate on it with embedded MLflow, print the figures."""
     from riskmodel import api
 
     out.rule("1. validate")
     checked = api.validate(data)
-    out.print(checked.summary(), markup=False, highlight=False)
+    line(checked.summary())
     if checked.problems:
         for problem in checked.problems[:20]:
-            out.print(str(problem), markup=False, highlight=False)
+            line(str(problem))
         raise typer.Exit(1)
-    out.print(api.describe(checked.sources), markup=False, highlight=False)
+    line(api.describe(checked.sources))
 
     out.rule("2. train (embedded MLflow)")
     workdir.mkdir(parents=True, exist_ok=True)
-    with status("training") as progress:
+    with status("training", quiet=quiet) as progress:
         trained = api.train(
             config, data=data, metrics_out=workdir / "train-metrics.json", progress=progress
         )
-    out.print(f"run_id: {trained.run_id}")
-    out.print(f"registered: {trained.registered_name} version {trained.version}")
+    line(f"run_id: {trained.run_id}")
+    line(f"registered: {trained.registered_name} version {trained.version}")
 
     out.rule("3. evaluate the registered model")
-    with status("evaluating") as progress:
+    with status("evaluating", quiet=quiet) as progress:
         evaluated = api.evaluate(
             trained.model_uri,
             data,
@@ -52,7 +55,7 @@ def demo(
             progress=progress,
         )
     print_metrics(evaluated.metrics, evaluated.baselines, prefix="test_")
-    out.print(f"metrics JSON: {workdir / 'evaluate-metrics.json'}")
+    line(f"metrics JSON: {workdir / 'evaluate-metrics.json'}")
     out.print(
         "Open the MLflow UI on this run:\n"
         f"  .venv/bin/mlflow ui --backend-store-uri {trained.tracking_uri} --port 5000\n"

@@ -12,6 +12,7 @@ from riskmodel.cli._app import (
     DataArg,
     MappingOpt,
     MetricsOutOpt,
+    QuietOpt,
     TrackingOpt,
     app,
     out,
@@ -27,11 +28,12 @@ def train(
     mapping: MappingOpt = None,
     tracking_uri: TrackingOpt = None,
     metrics_out: MetricsOutOpt = None,
+    quiet: QuietOpt = False,
 ) -> None:
     """Train, evaluate against the baselines, log to MLflow and register a new model version."""
     from riskmodel import api
 
-    with status("training") as progress:
+    with status("training", quiet=quiet) as progress:
         result = api.train(
             config,
             data=data,
@@ -55,11 +57,12 @@ def evaluate(
     ] = None,
     tracking_uri: TrackingOpt = None,
     metrics_out: MetricsOutOpt = None,
+    quiet: QuietOpt = False,
 ) -> None:
     """Evaluate a model on DATA at the inspection budgets, against the baselines."""
     from riskmodel import api
 
-    with status("evaluating") as progress:
+    with status("evaluating", quiet=quiet) as progress:
         result = api.evaluate(
             model,
             data,
@@ -83,11 +86,12 @@ def tune(
         Path | None, typer.Option("--out", dir_okay=False, help="where to write the tuned config")
     ] = None,
     seed: Annotated[int, typer.Option(help="sampler seed")] = 0,
+    quiet: QuietOpt = False,
 ) -> None:
     """Tune LightGBM on rolling time folds inside the training period; write a tuned config."""
     from riskmodel import api
 
-    with status("tuning") as progress:
+    with status("tuning", quiet=quiet) as progress:
         result = api.tune(
             config,
             trials=trials,

@@ -638,9 +638,7 @@ _BAD_CELLS = st.fixed_dictionaries(
 )
 
 
-@settings(
-    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
+@settings(max_examples=40, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     rows=st.lists(
         st.tuples(st.booleans(), _GOOD_CELLS, _BAD_CELLS, st.sampled_from(list("ABCDEFGH"))),

@@ -117,7 +117,7 @@ def leaky_build(sources: Sources) -> pd.DataFrame:
     return table
 
 
-_SETTINGS = settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+_SETTINGS = settings(max_examples=15, suppress_health_check=[HealthCheck.too_slow])
 
 
 @_SETTINGS

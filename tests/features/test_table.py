@@ -76,7 +76,7 @@ def check_identity(sources: Sources, cutoff: pd.Timestamp) -> None:
     assert_same_features(got, again, table.attrs["feature_names"])
 
 
-@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=15, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
 def test_fit_before_transform_after_equals_build_table(data: st.DataObject) -> None:
     sources = data.draw(worlds())
@@ -219,5 +219,12 @@ def test_transform_needs_the_fitted_columns(sample: Sources) -> None:
     )
     # a column absent from the batch is unknown for the batch rows, never zero
     assert again["value_per_quantity"].isna().all()
-    with pytest.raises(ContractError, match=r"already in the fitted history|before the feature"):
-        pipeline.transform(replace(future, declarations=past.declarations.tail(1)))
+    # each refusal on its own, with its exact type and exit code (3: nothing is scored)
+    old = past.declarations.tail(1)
+    with pytest.raises(FutureLeakError, match="before the feature state's cutoff") as leak:
+        pipeline.transform(replace(future, declarations=old))
+    assert leak.value.exit_code == 3
+    again_later = old.assign(declared_at=cutoff + pd.Timedelta(days=1))
+    with pytest.raises(ContractError, match="already in the fitted history") as seen:
+        pipeline.transform(replace(future, declarations=again_later))
+    assert type(seen.value) is ContractError and seen.value.exit_code == 3

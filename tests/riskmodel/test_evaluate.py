@@ -1,12 +1,14 @@
-"""Metric functions against hand-worked answers on tiny arrays."""
+"""Metric functions against hand-worked answers on tiny arrays, and evaluation by construction."""
 
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from riskmodel.evaluate import (
     budget_name,
+    evaluate_model,
     label_metrics,
     oracle_precision_at,
     precision_at,
@@ -16,6 +18,8 @@ from riskmodel.evaluate import (
     truth_metrics,
     truth_precision_at,
 )
+from riskmodel.model import RiskModel
+from riskmodel.split import TimeSplit
 
 # 10 rows; scores rank them 0..9 best-first; seizures at ranks 0, 2, 5.
 SCORE = np.array([0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1, 0.0])
@@ -83,3 +87,111 @@ def test_label_metrics_names_and_auc() -> None:
     assert metrics["pr_auc"] == pytest.approx((1 + 2 / 3) / 2)
     assert metrics["brier"] == pytest.approx((0.01 + 0.36 + 0.36 + 0.01) / 4)
     assert "brier" not in label_metrics(y, p, probability=False)
+
+
+# ----------------------------------------------------------------------------- by construction
+# A table whose periods disagree on purpose: in the training and test periods the highest
+# decile of ``x`` is seized (10 %); in the validation period the two *lowest* are (20 %). A
+# real LightGBM model fitted on ``x`` therefore ranks the test period perfectly, and any
+# validation row that leaks into the test figures shows up as a high-scored miss.
+
+DAY0 = pd.Timestamp("2024-01-01")
+PER_DAY = 10
+VALID_DAY, TEST_DAY, END_DAY = 100, 150, 200
+
+
+def _constructed() -> tuple[pd.DataFrame, TimeSplit]:
+    rng = np.random.default_rng(5)
+    n = END_DAY * PER_DAY
+    day = np.repeat(np.arange(END_DAY), PER_DAY)
+    declared = (
+        DAY0
+        + pd.to_timedelta(day, unit="D")
+        + pd.to_timedelta(np.tile(np.arange(PER_DAY), END_DAY), unit="h")
+    )
+    # every day holds each decile of x once, in a random order
+    x = np.concatenate([rng.permutation(PER_DAY) for _ in range(END_DAY)]) / PER_DAY
+    in_valid = (day >= VALID_DAY) & (day < TEST_DAY)
+    seized = np.where(in_valid, x <= 0.1, x >= 0.9)
+    table = pd.DataFrame(
+        {
+            "declaration_id": [f"D{i:05d}" for i in range(n)],
+            "declared_at": declared.astype("datetime64[us]"),
+            "inspected": pd.array(np.ones(n, dtype=bool), dtype="boolean"),
+            "seized": pd.array(seized, dtype="boolean"),
+            "inspected_at": (declared + pd.Timedelta(hours=12)).astype("datetime64[us]"),
+            "x": x,
+        }
+    )
+    split = TimeSplit(
+        valid_start=DAY0 + pd.Timedelta(days=VALID_DAY),
+        test_start=DAY0 + pd.Timedelta(days=TEST_DAY),
+        label_delay=pd.Timedelta(days=1),
+    )
+    return table, split
+
+
+def _model_on_x(table: pd.DataFrame, split: TimeSplit) -> RiskModel:
+    """A real LightGBM model on the one feature ``x``, Platt-calibrated on its training rows."""
+    import lightgbm as lgb
+
+    from features.table import FeaturePipeline
+    from riskmodel.calibrate import Calibrator
+
+    train = split.train_mask(table)
+    x = table.loc[train, ["x"]]
+    y = table.loc[train, "seized"].to_numpy(dtype=float)
+    params = {"objective": "binary", "num_leaves": 4, "min_data_in_leaf": 5, "verbose": -1}
+    booster = lgb.train(params, lgb.Dataset(x, label=y), num_boost_round=20)
+    calibrator = Calibrator(method="platt").fit(booster.predict(x, raw_score=True), y)
+    meta = {"feature_names": ["x"], "categorical_features": []}
+    return RiskModel(pipeline=FeaturePipeline(), booster=booster, calibrator=calibrator, meta=meta)
+
+
+def test_test_figures_rest_on_the_test_period_only() -> None:
+    table, split = _constructed()
+    evaluation = evaluate_model(
+        _model_on_x(table, split), table, split=split, periods=("test",), baselines=("random",)
+    )
+    test_rows = (END_DAY - TEST_DAY) * PER_DAY  # 500, of which 50 seizures
+    # perfect ranking on the test period: any leaked validation row would be a high-scored miss
+    assert evaluation.metrics["test_precision_at_5pct"] == 1.0
+    assert evaluation.metrics["test_precision_at_10pct"] == 1.0
+    assert evaluation.metrics["test_recall_at_10pct"] == 1.0
+    # random selection's expected hit rate is the test base rate, 10 % (20 % in validation)
+    assert evaluation.baselines["random"]["test_precision_at_5pct"] == pytest.approx(0.1)
+    assert evaluation.counts["test_labelled"] == test_rows
+    assert evaluation.counts["test_seizures"] == test_rows // 10
+
+
+def test_the_rules_baseline_is_scored_on_the_same_rows_as_the_model() -> None:
+    """Rules score the raw declarations matched by id, whatever their order or extra rows."""
+    from riskmodel.rules import rules_from_dict
+
+    table, split = _constructed()
+    seized = table["seized"].to_numpy(dtype=bool)
+    declarations = pd.DataFrame(
+        {
+            "declaration_id": table["declaration_id"],
+            "origin_country": np.where(seized, "CO", "NL"),
+        }
+    )
+    extra = pd.DataFrame(
+        {"declaration_id": [f"X{i:03d}" for i in range(300)], "origin_country": "CO"}
+    )
+    shuffled = pd.concat([declarations, extra]).sample(frac=1.0, random_state=3)
+    rules = rules_from_dict({"rule": [{"name": "co", "points": 1.0, "origin_country": ["CO"]}]})
+    evaluation = evaluate_model(
+        _model_on_x(table, split),
+        table,
+        split=split,
+        rules=rules,
+        declarations=shuffled.reset_index(drop=True),
+        periods=("test",),
+        baselines=("random", "rules"),
+    )
+    aligned = evaluation.baselines["rules"]
+    assert aligned["test_precision_at_5pct"] == 1.0
+    assert aligned["test_precision_at_10pct"] == 1.0
+    assert aligned["test_recall_at_10pct"] == 1.0
+    assert aligned["test_precision_at_10pct"] == evaluation.metrics["test_precision_at_10pct"]

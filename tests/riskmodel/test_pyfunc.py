@@ -107,3 +107,99 @@ def test_a_whole_request_fault_names_the_request_not_a_temporary_file(
         typed_declarations(raw)
     assert REQUEST_NAME in str(info.value) and "hs_code" in str(info.value)
     assert "riskmodel-serve-" not in str(info.value)
+
+
+NUMBER_COLUMNS = ("quantity", "gross_weight_kg", "declared_value_usd", "total_taxes_usd")
+
+
+def _whole_numbers(raw: pd.DataFrame) -> pd.DataFrame:
+    """``raw`` with every number column rounded to whole values, still as float64."""
+    rounded = raw.copy()
+    for name in NUMBER_COLUMNS:
+        rounded[name] = rounded[name].round()
+    return rounded
+
+
+def test_numbers_are_accepted_as_integers_and_nullable_integers(
+    served: Any, past_and_future: PastAndFuture
+) -> None:
+    """Every number column as int64, or as nullable Int64 with nulls, scores as the float."""
+    reference = _whole_numbers(past_and_future.future_declarations.head(6))
+    for name in NUMBER_COLUMNS:
+        reference.loc[2, name] = float("nan")
+    expected = served.predict(reference)["risk_score"].to_numpy()
+
+    nullable = reference.copy()
+    for name in NUMBER_COLUMNS:
+        nullable[name] = nullable[name].astype("Int64")
+    assert nullable["quantity"].isna().sum() == 1
+    assert (served.predict(nullable)["risk_score"].to_numpy() == expected).all()
+
+    complete = reference.drop(index=2).reset_index(drop=True)
+    as_int = complete.copy()
+    for name in NUMBER_COLUMNS:
+        as_int[name] = as_int[name].astype("int64")
+    scores = served.predict(as_int)["risk_score"].to_numpy()
+    assert (scores == served.predict(complete)["risk_score"].to_numpy()).all()
+
+
+def test_timestamps_are_accepted_as_iso_text_with_any_offset(
+    served: Any, past_and_future: PastAndFuture
+) -> None:
+    """``declared_at`` as naive UTC, tz-aware, or ISO text ending in Z or +01:00: same scores."""
+    raw = past_and_future.future_declarations.head(6).reset_index(drop=True)
+    expected = served.predict(raw)["risk_score"].to_numpy()
+    utc = raw["declared_at"]
+    variants = {
+        "text Z": utc.dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        "text +01:00": (utc + pd.Timedelta(hours=1)).dt.strftime("%Y-%m-%dT%H:%M:%S.%f+01:00"),
+        "aware": utc.dt.tz_localize("UTC").dt.tz_convert("Europe/Paris"),
+    }
+    for label, declared in variants.items():
+        request = raw.assign(declared_at=declared)
+        scores = served.predict(request)["risk_score"].to_numpy()
+        assert (scores == expected).all(), label
+
+
+def test_a_json_request_parsed_by_mlflow_scores_as_the_frame_does(
+    served: Any, past_and_future: PastAndFuture
+) -> None:
+    """Through the scoring server's own request parsing (no server): offsets, integer numbers."""
+    import json
+
+    from mlflow.pyfunc.scoring_server import infer_and_parse_data
+
+    raw = _whole_numbers(past_and_future.future_declarations.head(6)).reset_index(drop=True)
+    expected = served.predict(raw)["risk_score"].to_numpy()
+    utc = raw["declared_at"]
+    for suffix, hours in (("Z", 0), ("+01:00", 1), ("-05:00", -5)):
+        request = raw.assign(
+            declared_at=(utc + pd.Timedelta(hours=hours)).dt.strftime("%Y-%m-%dT%H:%M:%S.%f")
+            + suffix
+        )
+        for name in NUMBER_COLUMNS:
+            request[name] = request[name].astype("int64")
+        body = {"dataframe_split": json.loads(request.to_json(orient="split", index=False))}
+        assert isinstance(body["dataframe_split"]["data"][0][raw.columns.get_loc("quantity")], int)
+        parsed = infer_and_parse_data(body, served.metadata.get_input_schema())
+        scores = served.predict(parsed)["risk_score"].to_numpy()
+        assert (scores == expected).all(), suffix
+
+
+@pytest.mark.parametrize(
+    ("column", "odd"),
+    [("hs_code", 8039010), ("importer_id", 5), ("quantity", "12kg"), ("declared_at", 3.5)],
+)
+def test_a_column_mixing_value_kinds_is_a_contract_error_naming_it(
+    served: Any, past_and_future: PastAndFuture, column: str, odd: Any
+) -> None:
+    from features.errors import ContractError
+
+    raw = past_and_future.future_declarations.head(4).reset_index(drop=True)
+    raw[column] = raw[column].astype(object)
+    raw.loc[2, column] = odd
+    with pytest.raises(ContractError) as info:
+        served.predict(raw)
+    message = str(info.value)
+    assert f"column '{column}'" in message and "row 3" in message, message
+    assert info.value.exit_code == 3
