@@ -401,7 +401,8 @@ class FeaturePipeline:
         """Rows of a batch the fitted state cannot score, each with its reason.
 
         Returns one row per refused declaration (index = the input's index; columns
-        ``row`` (1-based data row), ``declaration_id``, ``column``, ``reason``); empty when
+        ``row`` (1-based data row: the input's integer index + 1, as the readers number
+        rows, else the position + 1), ``declaration_id``, ``column``, ``reason``); empty when
         every row can be transformed. Refused: a declaration dated before ``cutoff_`` (the
         fitted history already holds facts from its future) and a ``declaration_id`` already
         in the fitted history. A batch scorer rejects these rows and transforms the rest.
@@ -412,7 +413,12 @@ class FeaturePipeline:
         early = (declared < self.cutoff_).to_numpy(dtype=bool)
         ids: pd.Index = history.cache["ids"]
         seen = (ids.get_indexer(pd.Index(declarations["declaration_id"])) >= 0) & ~early
-        position = np.arange(1, len(declarations) + 1)
+        index = declarations.index
+        position = (
+            index.to_numpy() + 1
+            if pd.api.types.is_integer_dtype(index.dtype)
+            else np.arange(1, len(declarations) + 1)
+        )
         parts = []
         if early.any():
             parts.append(
@@ -479,8 +485,20 @@ class FeaturePipeline:
                 f"{len(refused)} such row(s)"
             )
         history = self._history()
-        columns = [c for c in _decl_columns(self.state_) if c in batch.columns]
-        rows = _frame_rows(batch[columns])
+        known = self.state_.declarations
+        columns = _decl_columns(self.state_)
+        # a fitted column absent from the batch is unknown for its rows (null), never zero
+        rows = _frame_rows(
+            pd.DataFrame(
+                {
+                    c: batch[c]
+                    if c in batch.columns
+                    else pd.Series(None, index=batch.index, dtype=known[c].dtype)
+                    for c in columns
+                },
+                index=batch.index,
+            )
+        )
         legs = None
         if sources.route_legs is not None and history.legs is not None:
             legs = _legs_of(_keep(sources.route_legs, _LEG_FACTS), rows)  # type: ignore[arg-type]
