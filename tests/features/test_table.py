@@ -280,3 +280,92 @@ def test_transform_needs_the_fitted_columns(sample: Sources) -> None:
     assert again["value_per_quantity"].isna().all()
     with pytest.raises(ContractError, match=r"already in the fitted history|before the feature"):
         pipeline.transform(replace(future, declarations=past.declarations.tail(1)))
+
+
+def test_screen_reports_rows_the_state_cannot_score(sample: Sources) -> None:
+    cutoff = pd.Timestamp("2024-06-01")
+    past, future = split_at(sample, cutoff)
+    pipeline = FeaturePipeline().fit(past, cutoff=cutoff)
+    early = past.declarations.tail(2)  # dated before the cutoff and already in the history
+    late = future.declarations.head(3)
+    batch = pd.concat([late.iloc[:1], early, late.iloc[1:]])
+    refused = pipeline.screen(batch)
+    assert refused.index.tolist() == early.index.tolist()
+    assert refused["row"].tolist() == [i + 1 for i in early.index]
+    assert refused["column"].tolist() == ["declared_at", "declared_at"]
+    assert refused["reason"].str.contains("before the feature state's cutoff").all()
+    # an id already in the history, re-dated after the cutoff
+    again = early.iloc[:1].assign(declared_at=cutoff)
+    refused = pipeline.screen(pd.concat([late, again]))
+    assert refused["column"].tolist() == ["declaration_id"]
+    assert refused["reason"].tolist() == ["already in the fitted history"]
+    assert pipeline.screen(late).empty
+    # the strict path still refuses the whole batch, naming the first row
+    with pytest.raises(FutureLeakError, match=rf"row {early.index[0] + 1}: column 'declared_at'"):
+        pipeline.transform(replace(future, declarations=batch))
+    ok = batch.drop(index=pipeline.screen(batch).index)
+    assert pipeline.transform(replace(future, declarations=ok)).index.tolist() == ok.index.tolist()
+
+
+def test_refresh_equals_fitting_on_the_longer_history(sample: Sources) -> None:
+    first, second = pd.Timestamp("2024-06-01"), pd.Timestamp("2024-09-01")
+    old = FeaturePipeline().fit(split_at(sample, first)[0], cutoff=first)
+    longer, future = split_at(sample, second)
+    fresh = old.refresh(longer, cutoff=second)
+    assert (old.cutoff_, fresh.cutoff_) == (first, second)
+    assert fresh.category_levels_ == old.category_levels_
+    direct = FeaturePipeline().fit(longer, cutoff=second)
+    assert len(fresh.state_.declarations) == len(direct.state_.declarations)
+    assert len(fresh.state_.labels) == len(direct.state_.labels)  # type: ignore[arg-type]
+    batch = replace(future, declarations=future.declarations.head(200))
+    assert_same_features(direct.transform(batch), fresh.transform(batch), old.feature_names_)
+    # the old pipeline is untouched: rows between the two cutoffs are still scorable by it,
+    # and refused by the refreshed one (its history holds their future)
+    between = longer.declarations.tail(5)
+    assert old.screen(between).empty
+    assert fresh.screen(between)["column"].tolist() == ["declared_at"] * 5
+    with pytest.raises(FutureLeakError):
+        fresh.transform(replace(sample, declarations=sample.declarations.iloc[:1]))
+
+
+def test_categorical_inputs_do_not_depend_on_the_batch(sample: Sources) -> None:
+    import lightgbm as lgb
+
+    cutoff = pd.Timestamp("2024-09-01")
+    past, future = split_at(sample, cutoff)
+    table = build_table(past)
+    names, cats = table.attrs["feature_names"], table.attrs["categorical_features"]
+    target = table["hs_chapter"].astype(str).isin(["08", "09", "29"]) ^ (
+        table["origin_country"].astype(str) == "CO"
+    )
+    booster = lgb.train(
+        {"objective": "binary", "verbose": -1, "min_data_in_leaf": 5, "num_threads": 1},
+        lgb.Dataset(table[names], label=target.astype(int), categorical_feature=cats),
+        num_boost_round=10,
+    )
+    pipeline = FeaturePipeline().fit(past, cutoff=cutoff)
+    row = future.declarations.iloc[[0]]
+    alone = pipeline.transform(replace(future, declarations=row))
+    strangers = future.declarations.iloc[1:4].assign(
+        hs_code=["01011000", "97011000", "00000000"],
+        origin_country=["ZZ", "AA", "QQ"],
+        transport_mode=["rail", "post", "road"],
+        port_of_entry=["ZZZZZ", "AAAAA", "QQQQQ"],
+    )
+    mixed = pipeline.transform(replace(future, declarations=pd.concat([strangers, row])))
+    for name in cats:
+        # the fitted levels come first, so a seen value keeps its code whatever the batch holds
+        assert alone[name].cat.codes.iloc[0] == mixed[name].cat.codes.iloc[-1], name
+        levels = pipeline.category_levels_[name]
+        assert list(mixed[name].cat.categories[: len(levels)]) == levels
+    # LightGBM maps pandas categoricals through the categories stored with the model, so the
+    # categories' order in a frame does not matter either
+    reordered = alone.copy()
+    for name in cats:
+        reordered[name] = reordered[name].cat.reorder_categories(
+            list(reversed(reordered[name].cat.categories))
+        )
+    one = booster.predict(alone[names], raw_score=True)
+    assert one[0] == booster.predict(mixed[names], raw_score=True)[-1]
+    assert one[0] == booster.predict(reordered[names], raw_score=True)[0]
+    assert np.isfinite(booster.predict(mixed[names], raw_score=True)).all()
