@@ -165,6 +165,9 @@ class PriorIndex:
         order = np.lexsort([*(named[n] for n in reversed(list(named))), comp])
         self._comp = comp[order]
         self._keys = keys[order]
+        # first sorted position of every key code 0 .. max + 1 (the last: past the end)
+        top = int(keys.max()) + 2 if len(keys) else 1
+        self._starts = np.searchsorted(self._comp, np.arange(top, dtype=np.int64) * self._n1)
         self.sorted_times = times[order]
         # integers: one global prefix sum (exact); floats: running sums per key, so a key's
         # floats never depend on other keys' facts
@@ -190,20 +193,41 @@ class PriorIndex:
         cum = self._float[name]
         return _cum_at(cum, hi, seg) - _cum_at(cum, lo, seg)
 
-    def _pos(self, q_key: np.ndarray, q_time: np.ndarray) -> np.ndarray:
-        comp = q_key * self._n1 + np.searchsorted(self._grid, q_time, side="left")
-        return np.searchsorted(self._comp, comp, side="left")
+    def _pos(self, q_key: np.ndarray, q_time: np.ndarray, by_time: np.ndarray) -> np.ndarray:
+        """Sorted position of each query ``(key, time)`` (``by_time`` sorts ``q_time``).
+
+        Queries are searched in sorted order (then put back): sorted searches walk the
+        fact arrays forwards, several times faster than random probes on a long history.
+        """
+        rank = np.empty(len(q_time), dtype=np.int64)
+        rank[by_time] = np.searchsorted(self._grid, q_time[by_time], side="left")
+        comp = q_key * self._n1 + rank
+        by_comp = np.argsort(comp)
+        out = np.empty(len(comp), dtype=np.int64)
+        out[by_comp] = np.searchsorted(self._comp, comp[by_comp], side="left")
+        return out
 
     def at(self, q_key: np.ndarray, q_time: np.ndarray, *, windows: Sequence[int] = ()) -> Lookup:
-        """Locate queries ``(key, t)``; ``windows`` (days) prepares trailing-window reads."""
+        """Locate queries ``(key, t)``; ``windows`` (days) prepares trailing-window reads.
+
+        A key code without facts (e.g. a value never seen among them) has no history;
+        -1 is no key (its reads are NaN).
+        """
         q_key = np.asarray(q_key, dtype=np.int64)
         q_time = np.asarray(q_time, dtype=np.int64)
         valid = q_key >= 0
         safe = np.where(valid, q_key, 0)
-        seg = np.searchsorted(self._comp, safe * self._n1, side="left")
-        hi = self._pos(safe, q_time)
-        lo = {w: self._pos(safe, q_time - np.int64(w) * DAY_US) for w in windows}
+        seg = self._starts[np.minimum(safe, len(self._starts) - 1)]
+        by_time = np.argsort(q_time)
+        hi = self._pos(safe, q_time, by_time)
+        lo = {w: self._pos(safe, q_time - np.int64(w) * DAY_US, by_time) for w in windows}
         return Lookup(self, valid, seg, hi, lo)
+
+
+def _plain(values: Any) -> np.ndarray:
+    """Values as a NumPy object array (nulls as None): a hash table over Arrow-backed text
+    would convert the whole dictionary to objects on every lookup."""
+    return np.asarray(pd.array(values).to_numpy(dtype=object, na_value=None), dtype=object)
 
 
 @dataclass(frozen=True)
@@ -231,7 +255,7 @@ class KeyCode:
         levels: list[pd.Index] = []
         for column in columns:
             part, uniques = pd.factorize(column, use_na_sentinel=True)
-            levels.append(pd.Index(uniques))
+            levels.append(pd.Index(_plain(uniques), dtype=object))
             null |= part < 0
             combined = combined * (len(uniques) + 1) + np.maximum(part, 0)
         if len(columns) == 1:
@@ -250,7 +274,7 @@ class KeyCode:
         combined = np.zeros(n, dtype=np.int64)
         for column, level in zip(columns, self.levels, strict=True):
             missing = column.isna().to_numpy(dtype=bool)
-            found = level.get_indexer(pd.Index(column))
+            found = level.get_indexer(pd.Index(_plain(column), dtype=object))
             null |= missing
             unseen |= (found < 0) & ~missing
             combined = combined * (len(level) + 1) + np.maximum(found, 0)
