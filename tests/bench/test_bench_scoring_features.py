@@ -55,9 +55,8 @@ rng = np.random.default_rng(7)
 pick = rng.integers(0, len(later), synthetic)
 fake = later.iloc[pick].reset_index(drop=True)
 fake["declaration_id"] = pd.Series([f"S{i:08d}" for i in range(synthetic)], dtype="str")
-fake["declared_at"] = (cutoff + pd.to_timedelta(rng.integers(0, 30 * 86400, synthetic), "s")).astype(
-    "datetime64[us]"
-)
+offset = pd.to_timedelta(rng.integers(0, 30 * 86400, synthetic), "s")
+fake["declared_at"] = (cutoff + offset).astype("datetime64[us]")
 legs = s.route_legs
 own = legs[legs["declaration_id"].isin(set(later["declaration_id"]))]
 source_of = pd.DataFrame({"declaration_id": later["declaration_id"].to_numpy()[pick],
