@@ -12,6 +12,16 @@ of an earlier feature (the leakage test demands bit-equality); ties in (key, tim
 by the weights themselves, so the same set of facts gives the same floats whatever their
 input order (the fit/transform identity demands it).
 
+Facts and rows. :class:`Facts` separates the facts (declarations, labels, flags, legs) from
+the rows that need features: for a training table they are the same declarations; for
+scoring the facts are the fitted history and the rows the batch, which is never a fact for
+itself. Families encode keys with :meth:`Facts.keys` (a dictionary of values built once from
+the facts; rows are looked up in it, an unseen value has no history) and keep their
+:class:`PriorIndex` objects in :meth:`Facts.cached`, so a fitted pipeline builds each index
+once and a batch costs O(batch x log history). A new family follows the same pattern:
+``keys, q_key = facts.keys(name, parts)``, ``facts.cached(name, lambda: PriorIndex(keys,
+facts.t_facts, ...)).at(q_key, facts.t)``.
+
 Entity history (importer, declarant, exporter, importer x declarant pair): age at ``t``,
 declarations in the trailing windows, first-time flag, inspections and seizures whose
 outcome was known before ``t`` (``labels.inspected_at < t``), and the seizure rate smoothed

@@ -4,11 +4,34 @@ Design (docs/architecture.md, "Feature pipeline"). The fitted state *is* the fac
 before the cutoff: the declaration columns the features read, the labels whose outcome was
 known, the flags raised and the legs of those declarations (Parquet, one file per source,
 plus ``pipeline.json`` with parameters, feature names, category levels and absent groups).
-``transform`` joins that log with the batch's own facts and computes the batch's features
-exactly as :func:`build_table` would on the whole history, so
-``FeaturePipeline().fit(facts before C).transform(facts at/after C)`` equals
-``build_table(all)`` on the declarations at/after ``C``, bit for bit. Declarations dated
-before the cutoff are refused: the fitted state already holds facts from their future.
+
+Two uses, one computation path (:class:`features.history.Facts`, facts vs rows):
+
+- Training (:func:`build_table`): every declaration is a fact for the later ones; each row
+  sees every fact known before its ``declared_at``.
+- Scoring (:meth:`FeaturePipeline.transform`): a row sees the fitted state plus its own
+  facts only (its own columns and route legs), never the other declarations of its batch.
+  So ``pipeline.fit(S).transform(B)`` row r equals ``build_table(S + r)`` row r for every
+  r in B, and transform(B) equals the concatenation of transform over any chunking of B,
+  or over B in any order. Labels and flags given with a batch are history: they enter
+  through :meth:`FeaturePipeline.refresh`, which returns a pipeline whose state (and
+  cutoff) has moved forward, keeping the fitted feature set and category levels.
+
+Cost: the state's per-key indexes (key dictionaries, facts sorted by key and time,
+cumulative sums) are built once per fitted, loaded or refreshed pipeline, on the first
+transform, and kept (``history_``); a transform maps its rows through the dictionaries
+(unseen values have no history) and searches the sorted facts: O(batch x log history).
+
+Declarations the state cannot score: dated before the cutoff (the state holds facts from
+their future) or already in the fitted history. :meth:`FeaturePipeline.screen` lists them
+per row with a reason, so a batch scorer rejects those rows and transforms the rest;
+``transform`` itself refuses a batch holding one (:class:`FutureLeakError`, or
+:class:`ContractError` for a known id), for library callers that want the strict behaviour.
+
+Categoricals: transform's categories are the fitted levels (sorted values of the fitted
+declarations) followed by the batch's unseen values, so a seen value's code never depends
+on the batch; LightGBM maps pandas categoricals through the categories stored with the
+model anyway, and sends an unseen category the way it sends a missing one.
 
 Missing optional sources (or contract columns) make their feature groups absent, never
 zero-filled; ``groups_absent`` says which and why.
