@@ -53,6 +53,7 @@ __all__ = [
     "KeyCode",
     "Lookup",
     "PriorIndex",
+    "as_objects",
     "entity_features",
     "factorize",
     "label_index",
@@ -203,18 +204,20 @@ class PriorIndex:
         cum = self._float[name]
         return _cum_at(cum, hi, seg) - _cum_at(cum, lo, seg)
 
-    def _pos(self, q_key: np.ndarray, q_time: np.ndarray, by_time: np.ndarray) -> np.ndarray:
-        """Sorted position of each query ``(key, time)`` (``by_time`` sorts ``q_time``).
+    def _pos(
+        self, q_key: np.ndarray, q_time: np.ndarray, by_time: np.ndarray, by_key: np.ndarray
+    ) -> np.ndarray:
+        """Sorted position of each query ``(key, time)``.
 
-        Queries are searched in sorted order (then put back): sorted searches walk the
-        fact arrays forwards, several times faster than random probes on a long history.
+        ``by_time`` sorts the queries by time, ``by_key`` by (key, time); both orders hold
+        for ``time - window`` too, so one pair of sorts serves every window. Sorted queries
+        walk the fact arrays forwards: several times faster than random probes.
         """
         rank = np.empty(len(q_time), dtype=np.int64)
         rank[by_time] = np.searchsorted(self._grid, q_time[by_time], side="left")
-        comp = q_key * self._n1 + rank
-        by_comp = np.argsort(comp)
+        comp = q_key[by_key] * self._n1 + rank[by_key]
         out = np.empty(len(comp), dtype=np.int64)
-        out[by_comp] = np.searchsorted(self._comp, comp[by_comp], side="left")
+        out[by_key] = np.searchsorted(self._comp, comp, side="left")
         return out
 
     def at(self, q_key: np.ndarray, q_time: np.ndarray, *, windows: Sequence[int] = ()) -> Lookup:
@@ -229,14 +232,15 @@ class PriorIndex:
         safe = np.where(valid, q_key, 0)
         seg = self._starts[np.minimum(safe, len(self._starts) - 1)]
         by_time = np.argsort(q_time)
-        hi = self._pos(safe, q_time, by_time)
-        lo = {w: self._pos(safe, q_time - np.int64(w) * DAY_US, by_time) for w in windows}
+        by_key = by_time[np.argsort(safe[by_time], kind="stable")]
+        hi = self._pos(safe, q_time, by_time, by_key)
+        lo = {w: self._pos(safe, q_time - np.int64(w) * DAY_US, by_time, by_key) for w in windows}
         return Lookup(self, valid, seg, hi, lo)
 
 
-def _plain(values: Any) -> np.ndarray:
-    """Values as a NumPy object array (nulls as None): a hash table over Arrow-backed text
-    would convert the whole dictionary to objects on every lookup."""
+def as_objects(values: Any) -> np.ndarray:
+    """Values as a NumPy object array (nulls as None), for hash lookups: an index over
+    Arrow-backed text would convert its whole dictionary to objects on every lookup."""
     return np.asarray(pd.array(values).to_numpy(dtype=object, na_value=None), dtype=object)
 
 
@@ -265,7 +269,7 @@ class KeyCode:
         levels: list[pd.Index] = []
         for column in columns:
             part, uniques = pd.factorize(column, use_na_sentinel=True)
-            levels.append(pd.Index(_plain(uniques), dtype=object))
+            levels.append(pd.Index(as_objects(uniques), dtype=object))
             null |= part < 0
             combined = combined * (len(uniques) + 1) + np.maximum(part, 0)
         if len(columns) == 1:
@@ -283,8 +287,9 @@ class KeyCode:
         unseen = np.zeros(n, dtype=bool)
         combined = np.zeros(n, dtype=np.int64)
         for column, level in zip(columns, self.levels, strict=True):
-            missing = column.isna().to_numpy(dtype=bool)
-            found = level.get_indexer(pd.Index(_plain(column), dtype=object))
+            values = as_objects(column)
+            missing = np.asarray(pd.isna(values), dtype=bool)
+            found = level.get_indexer(pd.Index(values, dtype=object))
             null |= missing
             unseen |= (found < 0) & ~missing
             combined = combined * (len(level) + 1) + np.maximum(found, 0)

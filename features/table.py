@@ -57,7 +57,7 @@ from features.declarations import (
 )
 from features.errors import EXIT_USAGE, ContractError, RiskError
 from features.financial import financial_features
-from features.history import ENTITY_ROLES, Facts, entity_features, times_us
+from features.history import ENTITY_ROLES, Facts, as_objects, entity_features, times_us
 from features.routes import corridor_features, route_facts, route_features
 from features.sources import Sources
 
@@ -535,7 +535,11 @@ class FeaturePipeline:
             )
         frame = frame[[*_META, *self.feature_names_]]
         for name in self.categorical_features_:
-            frame[name] = _as_category(frame[name], self.category_levels_.get(name, []))
+            levels = history.cached(
+                f"levels:{name}",
+                lambda: pd.Index(self.category_levels_.get(name, []), dtype=object),  # noqa: B023
+            )
+            frame[name] = _as_category(frame[name], levels)
         frame.index = batch.index
         frame.attrs.update(self._attrs())
         return frame
@@ -704,16 +708,22 @@ def _levels(decl: pd.DataFrame, name: str, sources: Sources) -> list[str]:
     return sorted(str(v) for v in values.dropna().unique())
 
 
-def _as_category(values: pd.Series, levels: Sequence[str]) -> pd.Series:
-    """Categorical with the fitted levels first, then any new level (sorted)."""
-    present = values.dropna().unique()
-    extra = sorted(str(v) for v in present if str(v) not in set(levels))
-    return pd.Series(
-        pd.Categorical(
-            values.astype(object).where(values.notna(), None), categories=[*levels, *extra]
-        ),
-        index=values.index,
-    )
+def _as_category(values: pd.Series, levels: Sequence[str] | pd.Index) -> pd.Series:
+    """Categorical with the fitted levels first, then any new level (sorted).
+
+    A seen value's code is its position among ``levels`` whatever else ``values`` holds.
+    """
+    known = levels if isinstance(levels, pd.Index) else pd.Index(list(levels), dtype=object)
+    text = as_objects(values.astype("str"))
+    codes = known.get_indexer(pd.Index(text, dtype=object)).astype(np.int64)
+    new = (codes < 0) & ~np.asarray(pd.isna(text), dtype=bool)
+    extra: list[str] = []
+    if new.any():
+        extra = sorted({str(v) for v in text[new]})
+        where = pd.Index(extra, dtype=object).get_indexer(pd.Index(text[new], dtype=object))
+        codes[new] = len(known) + where
+    dtype = pd.CategoricalDtype([str(v) for v in known] + extra)
+    return pd.Series(pd.Categorical.from_codes(codes, dtype=dtype), index=values.index)
 
 
 def build_table(
