@@ -176,3 +176,21 @@ def test_broker_young_client_share_by_hand() -> None:
     assert share["A5"] == 3 / 4  # A1, A3, A4 young
     assert np.isnan(share["A6"])  # nothing in the 365 days before day 600
     assert np.isnan(share["A7"])  # B2's first declaration
+
+
+def test_key_code_looks_rows_up_in_the_facts_dictionary() -> None:
+    from features.history import KeyCode
+
+    importer = pd.Series(["I1", "I2", None, "I1"], dtype="str")
+    port = pd.Series(["P1", "P1", "P2", "P2"], dtype="str")
+    code = KeyCode.of([importer, port])
+    assert code.codes.tolist() == [0, 1, -1, 2]
+    rows = code.lookup(
+        [pd.Series(["I1", "I2", "I9", None, "I2"], dtype="str"),
+         pd.Series(["P2", "P1", "P1", "P1", "P2"], dtype="str")]
+    )  # fmt: skip
+    # seen pair -> its code; unseen value or unseen pair of seen values -> no history; null -> -1
+    assert rows.tolist() == [2, 1, 3, -1, 3]
+    index = PriorIndex(code.codes, np.array([0, 1, 2, 3]) * 10)
+    look = index.at(rows, np.full(5, 100))
+    assert np.array_equal(look.count(), [1.0, 1.0, 0.0, np.nan, 0.0], equal_nan=True)

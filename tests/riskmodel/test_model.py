@@ -64,12 +64,28 @@ def test_round_trip_identical_predictions(saved: Saved) -> None:
 
 
 def test_raw_declarations_score_as_in_the_training_table(saved: Saved) -> None:
-    """Scoring raw declarations after the cutoff reproduces the training table's scores."""
+    """A raw declaration after the cutoff scores as in the training table of the fitted
+    history plus that declaration alone (the rest of its batch never counts)."""
+    from features.table import build_table
+
     scored = saved.model.predict(saved.future)
-    ids = saved.future.declarations["declaration_id"]
-    rows = saved.table.set_index("declaration_id").loc[ids].reset_index()
-    expected = saved.model.predict_table(rows)
-    np.testing.assert_allclose(scored["risk_score"].to_numpy(), expected, rtol=0, atol=1e-12)
+    state = saved.model.pipeline.state_
+    future = saved.future
+    for i in (0, len(future.declarations) // 2, len(future.declarations) - 1):
+        row = future.declarations.iloc[[i]]
+        legs = state.route_legs
+        if legs is not None and future.route_legs is not None:
+            own = future.route_legs[future.route_legs["declaration_id"].isin(row["declaration_id"])]
+            legs = pd.concat([legs, own], ignore_index=True)
+        table = build_table(
+            dataclasses.replace(
+                state,
+                declarations=pd.concat([state.declarations, row], ignore_index=True),
+                route_legs=legs,
+            )
+        )
+        expected = saved.model.predict_table(table.tail(1))
+        assert scored["risk_score"].iloc[i] == pytest.approx(expected[0], abs=1e-12)
 
 
 def test_saved_folder_has_no_pickles(saved: Saved) -> None:
