@@ -34,6 +34,7 @@ from features.declarations import (
 from features.errors import EXIT_USAGE, ContractError, RiskError
 from features.financial import financial_features
 from features.history import ENTITY_ROLES, Facts, entity_features, times_us
+from features.lookup import isin
 from features.routes import corridor_features, route_facts, route_features
 from features.sources import Sources
 
@@ -317,13 +318,13 @@ class FeaturePipeline:
             cutoff = cutoff.tz_convert("UTC").tz_localize(None)
         before = (decl["declared_at"] < cutoff).to_numpy(dtype=bool)
         kept = decl.loc[before, _decl_columns(sources)].reset_index(drop=True)
-        known = set(kept["declaration_id"])
+        known = kept["declaration_id"]
         labels = _keep(sources.labels, _LABEL_FACTS)
         if labels is not None:
-            ok = labels["declaration_id"].isin(known)
+            ok = isin(labels["declaration_id"], known)
             if "inspected_at" in labels.columns:
-                ok &= labels["inspected_at"] < cutoff
-            labels = labels[ok.to_numpy(dtype=bool)].reset_index(drop=True)
+                ok &= (labels["inspected_at"] < cutoff).to_numpy(dtype=bool)
+            labels = labels[ok].reset_index(drop=True)
         flags = _keep(sources.financial_flags, _FLAG_FACTS)
         if flags is not None:
             flags = flags[(flags["flagged_at"] < cutoff).to_numpy(dtype=bool)].reset_index(
@@ -331,9 +332,7 @@ class FeaturePipeline:
             )
         legs = _keep(sources.route_legs, _LEG_FACTS)
         if legs is not None:
-            legs = legs[legs["declaration_id"].isin(known).to_numpy(dtype=bool)].reset_index(
-                drop=True
-            )
+            legs = legs[isin(legs["declaration_id"], known)].reset_index(drop=True)
         ports = _keep(sources.ports, _PORT_FACTS)
         self.state_ = Sources(
             declarations=kept,
@@ -383,9 +382,9 @@ class FeaturePipeline:
                 f"cutoff (the fitted history already holds facts from its future) — "
                 f"{int(early.sum())} such row(s)"
             )
-        seen = batch["declaration_id"].isin(set(state.declarations["declaration_id"]))
+        seen = isin(batch["declaration_id"], state.declarations["declaration_id"])
         if seen.any():
-            i = int(np.flatnonzero(seen.to_numpy(dtype=bool))[0])
+            i = int(np.flatnonzero(seen)[0])
             raise ContractError(
                 f"declarations: row {batch.index[i] + 1}: column 'declaration_id': "
                 f"{batch['declaration_id'].iloc[i]!r} is already in the fitted history"
@@ -401,16 +400,14 @@ class FeaturePipeline:
             if old is None:
                 return new.reset_index(drop=True)
             if key is not None and key in old.columns and key in new.columns:
-                new = new[~new[key].isin(set(old[key])).to_numpy(dtype=bool)]
+                new = new[~isin(new[key], old[key])]
             return pd.concat(
                 [old, new[[c for c in old.columns if c in new.columns]]], ignore_index=True
             )
 
         legs = sources.route_legs
         if legs is not None:
-            legs = _keep(
-                legs[legs["declaration_id"].isin(set(batch["declaration_id"]))], _LEG_FACTS
-            )
+            legs = _keep(legs[isin(legs["declaration_id"], batch["declaration_id"])], _LEG_FACTS)
         return Sources(
             declarations=declarations,
             labels=union(state.labels, _keep(sources.labels, _LABEL_FACTS), "declaration_id"),
