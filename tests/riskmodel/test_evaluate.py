@@ -83,3 +83,19 @@ def test_label_metrics_names_and_auc() -> None:
     assert metrics["pr_auc"] == pytest.approx((1 + 2 / 3) / 2)
     assert metrics["brier"] == pytest.approx((0.01 + 0.36 + 0.36 + 0.01) / 4)
     assert "brier" not in label_metrics(y, p, probability=False)
+
+
+def test_printed_tables_say_what_their_figures_rest_on() -> None:
+    from riskmodel.cli._app import rests_on
+
+    metrics = {"test_rows": 35253, "test_inspected": 3523, "test_seizures": 179}
+    assert rests_on(metrics, prefix="test_") == (
+        "test period: label figures on 3,523 inspected declarations (179 seizures) "
+        "of 35,253 declared"
+    )
+    with_truth = {**metrics, "test_truth_rows": 35253}
+    assert rests_on(with_truth, prefix="test_") == (
+        "test period: label figures on 3,523 inspected declarations (179 seizures); "
+        "oracle ratios on 35,253 declarations with a truth"
+    )
+    assert rests_on(metrics, prefix="valid_") is None
