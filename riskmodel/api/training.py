@@ -8,7 +8,11 @@ their exit code.
 Metrics JSON (``metrics_out``): one flat object, written atomically, holding the model's
 metrics under the design's names (``test_precision_at_5pct``, ``valid_pr_auc``...) and each
 baseline's under ``<baseline>_<name>`` (``rules_test_precision_at_5pct``), exactly the metric
-names of the MLflow run. Undefined values (e.g. PR-AUC without a seizure) are ``null``.
+names of the MLflow run. Undefined values (e.g. PR-AUC without a seizure) are ``null``. Beside
+the figures, the rows they rest on: ``<period>_rows``, ``<period>_inspected``,
+``<period>_seizures`` and, with a truth file, ``<period>_truth_rows`` (see
+:mod:`riskmodel.evaluate`). ``valid_*`` figures come from the early-stopped model, never from
+the model refitted on the validation rows.
 
 Which declarations ``evaluate`` scores: those declared at or after the model's test start
 (``meta["split"]["test_start"]``, the first day the model never saw, not even for early
