@@ -84,6 +84,7 @@ from features.contracts import (
     required_columns,
 )
 from features.errors import ContractError, Problem, RowProblemsError
+from features.lookup import isin
 from features.mapping import CsvFormat, Mapping
 from features.sources import SOURCE_NAMES, Sources
 
@@ -830,13 +831,13 @@ def find_source(data_dir: Path, name: str) -> Path | None:
 
 def _reference_problems(loaded: _Loaded, valid_ids: pd.Series, all_ids: pd.Series) -> list[Problem]:
     ids = loaded.typed["declaration_id"]
-    unknown = ids.notna() & ~ids.isin(valid_ids)
+    unknown = ids.notna().to_numpy(dtype=bool) & ~isin(ids, valid_ids)
     if not unknown.any():
         return []
-    rejected = ids.isin(all_ids)
-    rows = np.flatnonzero(unknown.to_numpy())
+    rejected = isin(ids, all_ids)
+    rows = np.flatnonzero(unknown)
     values = ids.iloc[rows].tolist()
-    was_rejected = rejected.iloc[rows].tolist()
+    was_rejected = rejected[rows].tolist()
     return [
         Problem(
             loaded.file,

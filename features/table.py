@@ -58,6 +58,7 @@ from features.declarations import (
 from features.errors import EXIT_USAGE, ContractError, RiskError
 from features.financial import financial_features
 from features.history import ENTITY_ROLES, Facts, as_objects, entity_features, times_us
+from features.lookup import isin
 from features.routes import corridor_features, route_facts, route_features
 from features.sources import Sources
 
@@ -356,13 +357,13 @@ class FeaturePipeline:
             cutoff = cutoff.tz_convert("UTC").tz_localize(None)
         before = (decl["declared_at"] < cutoff).to_numpy(dtype=bool)
         kept = decl.loc[before, _decl_columns(sources)].reset_index(drop=True)
-        known = set(kept["declaration_id"])
+        known = kept["declaration_id"]
         labels = _keep(sources.labels, _LABEL_FACTS)
         if labels is not None:
-            ok = labels["declaration_id"].isin(known)
+            ok = isin(labels["declaration_id"], known)
             if "inspected_at" in labels.columns:
-                ok &= labels["inspected_at"] < cutoff
-            labels = labels[ok.to_numpy(dtype=bool)].reset_index(drop=True)
+                ok &= (labels["inspected_at"] < cutoff).to_numpy(dtype=bool)
+            labels = labels[ok].reset_index(drop=True)
         flags = _keep(sources.financial_flags, _FLAG_FACTS)
         if flags is not None:
             flags = flags[(flags["flagged_at"] < cutoff).to_numpy(dtype=bool)].reset_index(
@@ -370,9 +371,7 @@ class FeaturePipeline:
             )
         legs = _keep(sources.route_legs, _LEG_FACTS)
         if legs is not None:
-            legs = legs[legs["declaration_id"].isin(known).to_numpy(dtype=bool)].reset_index(
-                drop=True
-            )
+            legs = legs[isin(legs["declaration_id"], known)].reset_index(drop=True)
         ports = _keep(sources.ports, _PORT_FACTS)
         self.state_ = Sources(
             declarations=kept,
@@ -558,7 +557,7 @@ class FeaturePipeline:
         state = self.state_
         old_ids = state.declarations["declaration_id"]
         new_decl = sources.declarations
-        new_decl = new_decl[~new_decl["declaration_id"].isin(old_ids).to_numpy(dtype=bool)]
+        new_decl = new_decl[~isin(new_decl["declaration_id"], old_ids)]
         columns = [c for c in _decl_columns(state) if c in new_decl.columns]
         declarations = pd.concat([state.declarations, new_decl[columns]], ignore_index=True)
 
@@ -569,7 +568,7 @@ class FeaturePipeline:
                 return old
             if old is None:
                 return new.reset_index(drop=True)
-            new = new[~new[key].isin(old[key]).to_numpy(dtype=bool)]
+            new = new[~isin(new[key], old[key])]
             return pd.concat(
                 [old, new[[c for c in old.columns if c in new.columns]]], ignore_index=True
             )

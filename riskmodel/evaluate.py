@@ -34,12 +34,31 @@ random baseline (a constant score) gets exactly its expected value.
 ``rules`` (``RuleSet.score``), ``logreg`` (logistic regression on the same features:
 median imputation + missing indicators + scaling for numbers, one-hot with a minimum
 frequency for categoricals; trained on the model's training rows with the model's selection
-weights). Metric names carry the period prefix (``test_``, ``valid_``).
+weights). Its solver is Newton-Cholesky: a few hundred columns and a few thousand labelled
+rows suit a second-order method, which reaches the same optimum in ~5 iterations where
+L-BFGS took ~220 (200k world, seed 11: the logistic baseline's CPU time 8.6 s -> 3.3 s with
+the scoring included; test oracle ratio@5% 0.841 -> 0.844, PR-AUC 0.2615 -> 0.2623, since
+L-BFGS stopped short of the optimum). Metric names carry the period prefix (``test_``, ``valid_``).
+
+**Which model scores which period.** A model refitted on training + validation rows
+(``meta["refit"]["done"]``) has seen the validation outcomes, so its validation figures
+would be in-sample (precision@5% of 1.0 where the test figure is 0.78). The validation
+period is therefore scored by the early-stopped booster the calibrator was fitted on
+(``RiskModel.early_stopped``, in memory after training); the refitted model scores the test
+period only. A refitted model without it (e.g. loaded from disk) cannot be evaluated on the
+validation period: :class:`~riskmodel.errors.ModelError`.
+
+**What each figure rests on** (in ``metrics``, for every period evaluated, and the same for
+every scorer): ``<period>_rows`` declarations in the period (the truth metrics' rows),
+``<period>_inspected`` labelled rows (inspected, outcome known: the label metrics' rows),
+``<period>_seizures`` seizures among them, and with a truth frame ``<period>_truth_rows``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -179,7 +198,9 @@ class Evaluation:
     ``pr_curves``: scorer -> frame (``recall``, ``precision``) on the test labelled rows;
     ``gain``: index scorer, columns budgets, values test precision at that budget;
     ``truth_gain``: the same with the truth precision (empty without truth);
-    ``counts``: rows per period.
+    ``seconds``: wall time per scorer (fitting the baseline and scoring the periods);
+    ``counts``: the rows each period's figures rest on (``test_rows``, ``test_inspected``,
+    ``test_seizures``, ``test_truth_rows``...; also in ``metrics``).
     """
 
     metrics: dict[str, float]
@@ -189,6 +210,7 @@ class Evaluation:
     gain: pd.DataFrame = field(default_factory=pd.DataFrame)
     truth_gain: pd.DataFrame = field(default_factory=pd.DataFrame)
     counts: dict[str, int] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
 
     def table(self) -> pd.DataFrame:
         """Metrics as rows, the model and each baseline as columns."""
@@ -246,11 +268,24 @@ def _logreg_scores(
     pipe = Pipeline(
         [
             ("prep", ColumnTransformer([("num", numeric, nums), ("cat", categorical, cats)])),
-            ("lr", LogisticRegression(C=1.0, max_iter=2000)),
+            ("lr", LogisticRegression(C=1.0, max_iter=100, solver="newton-cholesky")),
         ]
     )
     pipe.fit(frame(train), y, lr__sample_weight=weights)
     return np.asarray(pipe.predict_proba(frame(rows))[:, 1], dtype=float)
+
+
+def _period_model(model: RiskModel, period: str) -> RiskModel:
+    """The model whose scores are honest on ``period`` (see the module doc)."""
+    if period != "valid" or not model.meta.get("refit", {}).get("done"):
+        return model
+    if model.early_stopped is None:
+        raise ModelError(
+            "this model was refitted on its validation rows and does not carry the "
+            "early-stopped booster (it is kept in memory after training, not saved), so "
+            "its validation figures would be in-sample; evaluate the test period only"
+        )
+    return dataclasses.replace(model, booster=model.early_stopped, early_stopped=None)
 
 
 def _rules_scores(rules: Any, table: pd.DataFrame, declarations: pd.DataFrame | None) -> Any:
@@ -300,16 +335,25 @@ def evaluate_model(
     for p in periods:
         everything |= masks[p][0]
     scores: dict[str, np.ndarray] = {}
+    seconds: dict[str, float] = {}
     rows_idx = np.flatnonzero(everything)
+    started = time.perf_counter()
     full = np.full(len(table), np.nan)
-    full[rows_idx] = model.predict_table(table.iloc[rows_idx])
+    for p in periods:
+        idx = np.flatnonzero(masks[p][0])
+        full[idx] = _period_model(model, p).predict_table(table.iloc[idx])
     scores["model"] = full
+    seconds["model"] = time.perf_counter() - started
     if "random" in scorers:
         scores["random"] = np.zeros(len(table))
     if "rules" in scorers:
+        started = time.perf_counter()
         scores["rules"] = _rules_scores(rules, table, declarations)
+        seconds["rules"] = time.perf_counter() - started
     if "logreg" in scorers:
+        started = time.perf_counter()
         lr = _logreg_scores(model, table, split, everything)
+        seconds["logreg"] = time.perf_counter() - started
         if lr is None:
             scorers.remove("logreg")
         else:
@@ -330,13 +374,13 @@ def evaluate_model(
     for period in periods:
         all_rows, labelled = masks[period]
         labelled = labelled & labelled_mask(table)
-        counts[f"{period}_declarations"] = int(all_rows.sum())
-        counts[f"{period}_labelled"] = int(labelled.sum())
+        counts[f"{period}_rows"] = int(all_rows.sum())
+        counts[f"{period}_inspected"] = int(labelled.sum())
         counts[f"{period}_seizures"] = int(seized[labelled].sum())
         with_truth = all_rows.copy()
         if p_true_all is not None:
             with_truth &= ~np.isnan(p_true_all)
-            counts[f"{period}_with_truth"] = int(with_truth.sum())
+            counts[f"{period}_truth_rows"] = int(with_truth.sum())
         for s in scorers:
             values: dict[str, float] = {}
             if labelled.any():
@@ -387,11 +431,12 @@ def evaluate_model(
                 index=scorers,
             )
     return Evaluation(
-        metrics=results.pop("model"),
+        metrics={**counts, **results.pop("model")},
         baselines=results,
         reliability=reliability,
         pr_curves=pr_curves,
         gain=gain,
         truth_gain=truth_gain,
         counts=counts,
+        seconds=seconds,
     )

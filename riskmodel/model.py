@@ -53,6 +53,10 @@ def model_matrix(
             f"found {len(features.columns)} column(s)"
         )
     cats = set(categorical)
+    # pandas deep-copies ``attrs`` on every column access: 135 columns of a table whose attrs
+    # hold the feature lists cost seconds, so read the columns from a shallow copy without them
+    features = features.copy(deep=False)
+    features.attrs = {}
     out: dict[str, Any] = {}
     for name in feature_names:
         col = features[name]
@@ -76,12 +80,18 @@ def model_matrix(
 
 @dataclass
 class RiskModel:
-    """Feature pipeline + LightGBM booster + calibrator, with the metadata to audit them."""
+    """Feature pipeline + LightGBM booster + calibrator, with the metadata to audit them.
+
+    ``early_stopped``: after a refit on training + validation rows (``meta["refit"]``), the
+    early-stopped booster the calibrator was fitted on, kept in memory only (not saved), so
+    that validation figures come from a model that never trained on the validation rows.
+    """
 
     pipeline: FeaturePipeline
     booster: lightgbm.Booster
     calibrator: Calibrator
     meta: dict[str, Any] = field(default_factory=dict)
+    early_stopped: lightgbm.Booster | None = field(default=None, repr=False, compare=False)
 
     @property
     def feature_names(self) -> list[str]:

@@ -34,6 +34,22 @@ Choices, and why:
   shows what that costs. Measured on a 200k world: test Brier 0.0405 with refit vs 0.0408
   without; mean score 0.062 against a seizure rate of 0.055 on inspected test rows either
   way.
+- **Honest validation figures**: after the refit the validation rows are training rows, so
+  the returned model keeps the early-stopped booster in memory
+  (``RiskModel.early_stopped``); :func:`riskmodel.evaluate.evaluate_model` scores the
+  validation period with it (the calibrator was fitted on its margins) and the refitted
+  booster on the test period only.
+- **Threads**: ``num_threads`` is honoured, but LightGBM's OpenMP workers spin while they
+  wait, and on a shared machine whose cores are busy a spinning worker holds a core the
+  other one needs: on the 2-core build machine under load, 400 rounds on a 200k world's
+  11k training rows took 174 s with 2 threads against 7 s with 1 thread or with
+  ``OMP_WAIT_POLICY=PASSIVE`` (identical trees). The CLI therefore sets
+  ``OMP_WAIT_POLICY=PASSIVE`` unless the environment already sets it; a notebook user on a
+  busy machine can set it before importing lightgbm.
+- **Refit rounds**: ``best_iteration`` x (rows now / training rows), not
+  ``best_iteration``: on a 200k world (seed 11) the unscaled refit saved 32 of 197 rounds
+  (0.2 s of CPU) and lowered ``test_oracle_ratio_at_5pct`` from 0.885 to 0.879.
+- ``meta["seconds"]``: wall time of the early-stopped fit and of the refit.
 - **Early stopping** on validation log loss (``metric`` in ``[model]`` overrides): PR-AUC
   on a few hundred validation positives is jumpy and stopped training after 4-20 trees.
 
@@ -59,6 +75,7 @@ stays available for administrations whose random sample is larger.
 from __future__ import annotations
 
 import hashlib
+import time
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -197,6 +214,7 @@ def fit_model(
     d_valid = lgb.Dataset(
         x_valid, label=y_valid, weight=w_valid, categorical_feature=cats, reference=d_train
     )
+    started = time.perf_counter()
     try:
         booster = lgb.train(
             params,
@@ -218,12 +236,17 @@ def fit_model(
     # Reload from LightGBM's text form, so the in-process model is the one that gets saved.
     booster = lgb.Booster(model_str=booster.model_to_string(num_iteration=best))
 
+    seconds = {"lightgbm": time.perf_counter() - started}
+
     margin_valid = np.asarray(booster.predict(x_valid, raw_score=True), dtype=float)
     calibrator = Calibrator(method=config.training.calibration).fit(
         margin_valid, y_valid, sample_weight=w_valid
     )
+    early_stopped = None
     refit: dict[str, Any] = {"done": False}
     if config.training.refit and int(valid.sum()) > 0:
+        early_stopped = booster
+        started = time.perf_counter()
         booster, refit = _refit(
             table,
             rows=train | valid,
@@ -234,6 +257,7 @@ def fit_model(
             rounds=max(1, round(best * int((train | valid).sum()) / max(int(train.sum()), 1))),
             training=config.training,
         )
+        seconds["lightgbm_refit"] = time.perf_counter() - started
     meta: dict[str, Any] = {
         "feature_names": names,
         "categorical_features": cats,
@@ -254,5 +278,12 @@ def fit_model(
         else "none (no selected_by column)",
         "data": {"table_sha256": table_fingerprint(table), "table_rows": len(table)},
         "lightgbm_version": lgb.__version__,
+        "seconds": {k: round(v, 3) for k, v in seconds.items()},
     }
-    return RiskModel(pipeline=pipeline, booster=booster, calibrator=calibrator, meta=meta)
+    return RiskModel(
+        pipeline=pipeline,
+        booster=booster,
+        calibrator=calibrator,
+        meta=meta,
+        early_stopped=early_stopped,
+    )

@@ -8,7 +8,11 @@ their exit code.
 Metrics JSON (``metrics_out``): one flat object, written atomically, holding the model's
 metrics under the design's names (``test_precision_at_5pct``, ``valid_pr_auc``...) and each
 baseline's under ``<baseline>_<name>`` (``rules_test_precision_at_5pct``), exactly the metric
-names of the MLflow run. Undefined values (e.g. PR-AUC without a seizure) are ``null``.
+names of the MLflow run. Undefined values (e.g. PR-AUC without a seizure) are ``null``. Beside
+the figures, the rows they rest on: ``<period>_rows``, ``<period>_inspected``,
+``<period>_seizures`` and, with a truth file, ``<period>_truth_rows`` (see
+:mod:`riskmodel.evaluate`). ``valid_*`` figures come from the early-stopped model, never from
+the model refitted on the validation rows.
 
 Which declarations ``evaluate`` scores: those declared at or after the model's test start
 (``meta["split"]["test_start"]``, the first day the model never saw, not even for early
@@ -22,7 +26,9 @@ from __future__ import annotations
 import json
 import math
 import tempfile
-from collections.abc import Mapping
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -69,6 +75,32 @@ class TrainResult:
     baselines: dict[str, dict[str, float]]
     evaluation: Evaluation | None = field(default=None, repr=False)
     model: RiskModel | None = field(default=None, repr=False)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+class StepTimer:
+    """Wall time per named step, in the order the steps first ran (seconds)."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    @contextmanager
+    def step(self, name: str) -> Iterator[None]:
+        """Add the time spent inside the ``with`` block to step ``name``."""
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.add(name, time.perf_counter() - started)
+
+    def add(self, name: str, seconds: float) -> None:
+        """Add ``seconds`` to step ``name``."""
+        self.seconds[name] = self.seconds.get(name, 0.0) + seconds
+
+    def split(self, name: str, part: str, seconds: float) -> None:
+        """Move ``seconds`` of step ``name`` into a step of its own, ``part``."""
+        self.seconds[name] = self.seconds.get(name, 0.0) - seconds
+        self.add(part, seconds)
 
 
 @dataclass(frozen=True)
@@ -161,6 +193,10 @@ def train(
     by time, fit LightGBM + calibration, evaluate (truth metrics from DATA/truth/truth.parquet
     when present), fit the scoring feature state on all of DATA, log everything to MLflow and
     register a new version under ``[tracking] register_as`` (empty: not registered).
+
+    ``TrainResult.seconds`` holds the wall time per step (``read``, ``features``,
+    ``lightgbm``, ``lightgbm_refit``, ``evaluation``, ``logreg_baseline``, ``plots``,
+    ``mlflow_logging``); the run stores them as ``timings.json``.
     """
     from features.table import FeaturePipeline, build_table
     from riskmodel import tracking
@@ -168,19 +204,25 @@ def train(
     from riskmodel.split import make_split
     from riskmodel.train import fit_model
 
+    timer = StepTimer()
     cfg, config_file = load_config_any(config)
     cfg = cfg.with_overrides(data=data, mapping=mapping)
     say(progress, f"reading {cfg.data.path}")
-    loaded = read_data(cfg.data.path, cfg.data.mapping)
-    loaded.raise_on_problems()
-    sources = loaded.sources
-    say(progress, "building the point-in-time table")
-    table = build_table(sources, exclude=cfg.features.exclude)
-    split = make_split(table, cfg.split)
-    say(progress, "fitting the scoring feature state")
-    pipeline = FeaturePipeline(exclude=cfg.features.exclude).fit(sources)
+    with timer.step("read"):
+        loaded = read_data(cfg.data.path, cfg.data.mapping)
+        loaded.raise_on_problems()
+        sources = loaded.sources
+        truth = read_truth(cfg.data.path, None)
+        rules = read_rules(cfg.data.path)
+    say(progress, "building the point-in-time table and the scoring feature state")
+    with timer.step("features"):
+        table = build_table(sources, exclude=cfg.features.exclude)
+        split = make_split(table, cfg.split)
+        pipeline = FeaturePipeline(exclude=cfg.features.exclude).fit(sources)
     say(progress, "fitting LightGBM and the calibrator")
-    model = fit_model(table, config=cfg, split=split, pipeline=pipeline)
+    with timer.step("lightgbm"):
+        model = fit_model(table, config=cfg, split=split, pipeline=pipeline)
+    timer.split("lightgbm", "lightgbm_refit", model.meta["seconds"].get("lightgbm_refit", 0.0))
     if cfg.data.mapping is not None:
         # the model keeps its mapping, so evaluate and scoring read the same layout unasked
         model.meta["mapping"] = {
@@ -188,22 +230,29 @@ def train(
             "toml": Path(cfg.data.mapping).read_text(encoding="utf-8"),
         }
     say(progress, "evaluating against the baselines")
-    evaluation = evaluate_model(
-        model,
-        table,
-        split=split,
-        truth=read_truth(cfg.data.path, None),
-        rules=read_rules(cfg.data.path),
-        declarations=sources.declarations,
-    )
+    with timer.step("evaluation"):
+        evaluation = evaluate_model(
+            model,
+            table,
+            split=split,
+            truth=truth,
+            rules=rules,
+            declarations=sources.declarations,
+        )
+    timer.split("evaluation", "logreg_baseline", evaluation.seconds.get("logreg", 0.0))
     metrics, baselines = dict(evaluation.metrics), dict(evaluation.baselines)
+    say(progress, "drawing the plots")
+    with timer.step("plots"):
+        figures = _figures(evaluation, model)
+        tables = {"reliability": evaluation.reliability}
+        catalogue = _catalogue(model)
+        if catalogue is not None:
+            tables["feature_catalogue"] = catalogue
     say(progress, "logging to MLflow")
-    figures = _figures(evaluation, model)
-    tables = {"reliability": evaluation.reliability}
-    catalogue = _catalogue(model)
-    if catalogue is not None:
-        tables["feature_catalogue"] = catalogue
-    with tempfile.TemporaryDirectory(prefix="riskmodel-train-") as tmp:
+    with (
+        timer.step("mlflow_logging"),
+        tempfile.TemporaryDirectory(prefix="riskmodel-train-") as tmp,
+    ):
         folder = Path(tmp) / "risk_model"
         model.save(folder)
         logged = tracking.log_training_run(
@@ -222,6 +271,7 @@ def train(
             baselines=baselines,
             figures=figures,
             tables=tables,
+            seconds=dict(timer.seconds),
         )
     for figure in figures.values():
         figure.clf()
@@ -242,6 +292,7 @@ def train(
         baselines=baselines,
         evaluation=evaluation,
         model=model,
+        seconds=dict(timer.seconds),
     )
 
 

@@ -17,8 +17,9 @@ progress at all (results and errors are still printed).
 
 from __future__ import annotations
 
+import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
@@ -29,6 +30,10 @@ from rich.table import Table
 from typer.core import TyperGroup
 
 from riskmodel.errors import RiskError
+
+# LightGBM's OpenMP workers spin while waiting; on a shared machine with busy cores that made
+# training 20x slower (see riskmodel/train.py, "Threads"). Set before lightgbm is imported.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 out = Console()
 err = Console(stderr=True)
@@ -148,11 +153,39 @@ METRIC_ROWS: tuple[str, ...] = (
 )
 
 
+def rests_on(metrics: Mapping[str, Any], *, prefix: str) -> str | None:
+    """One line: the rows and seizures a period's figures rest on, or None without counts.
+
+    ``prefix`` is ``"test_"`` or ``"valid_"``; the counts are the metrics
+    ``<prefix>rows``, ``<prefix>inspected``, ``<prefix>seizures`` (and ``<prefix>truth_rows``).
+    """
+    inspected, seizures = metrics.get(prefix + "inspected"), metrics.get(prefix + "seizures")
+    if inspected is None or seizures is None:
+        return None
+    line = (
+        f"{prefix.rstrip('_')} period: label figures on {int(inspected):,} inspected "
+        f"declarations ({int(seizures):,} seizures)"
+    )
+    truth_rows = metrics.get(prefix + "truth_rows")
+    if truth_rows is not None:
+        line += f"; oracle ratios on {int(truth_rows):,} declarations with a truth"
+    elif metrics.get(prefix + "rows") is not None:
+        line += f" of {int(metrics[prefix + 'rows']):,} declared"
+    return line
+
+
 def print_metrics(
-    metrics: dict[str, float], baselines: dict[str, dict[str, float]], *, prefix: str
+    metrics: Mapping[str, Any], baselines: Mapping[str, Mapping[str, Any]], *, prefix: str
 ) -> None:
-    """A table of the model's test metrics beside each baseline's, on the same rows."""
-    table = Table(title="test period: model vs baselines")
+    """A table of the model's metrics beside each baseline's, on the same rows.
+
+    A header line first says which rows and how many seizures the figures rest on (see
+    :func:`rests_on`); it is plain text so that a saved report can be searched.
+    """
+    header = rests_on(metrics, prefix=prefix)
+    if header is not None:
+        out.print(header, markup=False, highlight=False, soft_wrap=True)
+    table = Table(title=f"{prefix.rstrip('_')} period: model vs baselines")
     table.add_column("metric")
     table.add_column("model", justify="right")
     for name in baselines:
@@ -164,6 +197,30 @@ def print_metrics(
         cells = [fmt(metrics.get(key))] + [fmt(b.get(key)) for b in baselines.values()]
         table.add_row(row, *cells)
     out.print(table)
+
+
+def print_validation(metrics: Mapping[str, Any]) -> None:
+    """One line: the model's validation figures (early-stopped model) and what they rest on."""
+    if "valid_precision_at_5pct" not in metrics:
+        return
+    rests = rests_on(metrics, prefix="valid_") or "valid period"
+    out.print(
+        f"{rests}, early-stopped model: precision_at_5pct "
+        f"{fmt(metrics.get('valid_precision_at_5pct'))}, pr_auc {fmt(metrics.get('valid_pr_auc'))}",
+        markup=False,
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
+def print_timings(seconds: Mapping[str, float]) -> None:
+    """The time per step of a command, in seconds, and their total (plain lines)."""
+    width = max((len(step) for step in seconds), default=0)
+    out.print("time per step (s):", markup=False, highlight=False)
+    for step, value in seconds.items():
+        out.print(f"  {step:<{width}}  {value:7.1f}", markup=False, highlight=False)
+    total = sum(seconds.values())
+    out.print(f"  {'total':<{width}}  {total:7.1f}", markup=False, highlight=False)
 
 
 def fmt(value: Any) -> str:

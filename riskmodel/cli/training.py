@@ -17,6 +17,8 @@ from riskmodel.cli._app import (
     app,
     out,
     print_metrics,
+    print_timings,
+    print_validation,
     status,
 )
 
@@ -43,8 +45,10 @@ def train(
             progress=progress,
         )
     print_metrics(result.metrics, result.baselines, prefix="test_")
+    print_validation(result.metrics)
     out.print(f"run_id: {result.run_id}")
     out.print(f"registered: {result.registered_name} version {result.version}")
+    print_timings(result.seconds)
 
 
 @app.command()

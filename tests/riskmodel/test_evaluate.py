@@ -160,7 +160,7 @@ def test_test_figures_rest_on_the_test_period_only() -> None:
     assert evaluation.metrics["test_recall_at_10pct"] == 1.0
     # random selection's expected hit rate is the test base rate, 10 % (20 % in validation)
     assert evaluation.baselines["random"]["test_precision_at_5pct"] == pytest.approx(0.1)
-    assert evaluation.counts["test_labelled"] == test_rows
+    assert evaluation.counts["test_inspected"] == test_rows
     assert evaluation.counts["test_seizures"] == test_rows // 10
 
 
@@ -195,3 +195,19 @@ def test_the_rules_baseline_is_scored_on_the_same_rows_as_the_model() -> None:
     assert aligned["test_precision_at_10pct"] == 1.0
     assert aligned["test_recall_at_10pct"] == 1.0
     assert aligned["test_precision_at_10pct"] == evaluation.metrics["test_precision_at_10pct"]
+
+
+def test_printed_tables_say_what_their_figures_rest_on() -> None:
+    from riskmodel.cli._app import rests_on
+
+    metrics = {"test_rows": 35253, "test_inspected": 3523, "test_seizures": 179}
+    assert rests_on(metrics, prefix="test_") == (
+        "test period: label figures on 3,523 inspected declarations (179 seizures) "
+        "of 35,253 declared"
+    )
+    with_truth = {**metrics, "test_truth_rows": 35253}
+    assert rests_on(with_truth, prefix="test_") == (
+        "test period: label figures on 3,523 inspected declarations (179 seizures); "
+        "oracle ratios on 35,253 declarations with a truth"
+    )
+    assert rests_on(metrics, prefix="valid_") is None

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -16,6 +17,9 @@ from riskmodel.evaluate import evaluate_model
 from riskmodel.model import RiskModel
 from riskmodel.split import TimeSplit, make_split
 from riskmodel.train import fit_model, selection_weights
+
+if TYPE_CHECKING:
+    from conftest import EmbeddedTraining
 
 CONFIG = {
     "data": {"path": "unused"},
@@ -139,3 +143,106 @@ def test_split_error_on_a_world_too_short(trained: Trained) -> None:
 
     with pytest.raises(ConfigError, match="train period"):
         make_split(trained.table, SplitConfig(valid_days=5000, test_days=60))
+
+
+def test_validation_figures_come_from_the_early_stopped_model(trained: Trained) -> None:
+    """After the refit, valid_* equal those of the same training without refit (same early-
+    stopped trees and calibrator); scoring the validation rows with the refitted booster, which
+    trained on them, would change them. Test figures do come from the refitted booster."""
+    assert trained.model.meta["refit"]["done"] and trained.model.early_stopped is not None
+    plain_cfg = dataclasses.replace(
+        trained.config, training=dataclasses.replace(trained.config.training, refit=False)
+    )
+    plain = fit_model(
+        trained.table, config=plain_cfg, split=trained.split, pipeline=trained.pipeline
+    )
+    refit = evaluate_model(trained.model, trained.table, split=trained.split, baselines=())
+    early = evaluate_model(plain, trained.table, split=trained.split, baselines=())
+    valid = {k: v for k, v in refit.metrics.items() if k.startswith("valid_")}
+    assert valid and valid == {k: v for k, v in early.metrics.items() if k.startswith("valid_")}
+    assert refit.metrics["test_pr_auc"] != early.metrics["test_pr_auc"]
+
+    in_sample = dataclasses.replace(trained.model, early_stopped=trained.model.booster)
+    leaky = evaluate_model(in_sample, trained.table, split=trained.split, baselines=())
+    assert leaky.metrics["valid_pr_auc"] != refit.metrics["valid_pr_auc"]
+
+
+def test_a_refitted_model_without_its_early_stopped_booster_refuses_validation_figures(
+    trained: Trained,
+) -> None:
+    from riskmodel.errors import ModelError
+
+    loaded = dataclasses.replace(trained.model, early_stopped=None)
+    with pytest.raises(ModelError, match="early-stopped"):
+        evaluate_model(loaded, trained.table, split=trained.split, baselines=())
+    test_only = evaluate_model(
+        loaded, trained.table, split=trained.split, baselines=(), periods=("test",)
+    )
+    assert not any(k.startswith("valid_") for k in test_only.metrics)
+
+
+def test_every_figure_names_the_rows_and_seizures_it_rests_on(trained: Trained) -> None:
+    from riskmodel.split import labelled_mask
+
+    evaluation = evaluate_model(
+        trained.model,
+        trained.table,
+        split=trained.split,
+        truth=trained.truth,
+        baselines=("random",),
+    )
+    table, split = trained.table, trained.split
+    seized = table["seized"].astype("boolean").fillna(False).to_numpy(dtype=bool)
+    for period, labelled in (
+        ("valid", split.valid_mask(table)),
+        ("test", split.test_mask(table, labelled=True)),
+    ):
+        rows = split.period_mask(table, period)
+        labelled = labelled & labelled_mask(table)
+        expected = {
+            f"{period}_rows": int(rows.sum()),
+            f"{period}_inspected": int(labelled.sum()),
+            f"{period}_seizures": int((seized & labelled).sum()),
+            f"{period}_truth_rows": int(
+                table.loc[rows, "declaration_id"].isin(trained.truth["declaration_id"]).sum()
+            ),
+        }
+        assert {k: evaluation.metrics[k] for k in expected} == expected
+        assert {k: evaluation.counts[k] for k in expected} == expected
+    assert 0 < evaluation.metrics["test_seizures"] < evaluation.metrics["test_inspected"]
+    assert evaluation.metrics["test_inspected"] < evaluation.metrics["test_rows"]
+
+
+TRAIN_STEPS = (
+    "read",
+    "features",
+    "lightgbm",
+    "lightgbm_refit",
+    "evaluation",
+    "logreg_baseline",
+    "plots",
+    "mlflow_logging",
+)
+
+
+def test_train_times_each_step_and_logs_the_times_and_counts(
+    embedded_training: EmbeddedTraining,
+) -> None:
+    import json
+
+    import mlflow
+
+    result = embedded_training.first
+    assert tuple(result.seconds) == TRAIN_STEPS
+    assert all(value >= 0 for value in result.seconds.values()), result.seconds
+    assert result.seconds["lightgbm"] > 0 and result.seconds["mlflow_logging"] > 0
+    client = mlflow.MlflowClient(tracking_uri=embedded_training.tracking_uri)
+    path = client.download_artifacts(result.run_id, "timings.json", str(embedded_training.workdir))
+    logged = json.loads(Path(path).read_text())
+    assert set(logged) == set(TRAIN_STEPS)
+    for step in TRAIN_STEPS[:-1]:
+        assert logged[step] == pytest.approx(result.seconds[step], abs=1e-3), step
+    assert 0 < logged["mlflow_logging"] <= result.seconds["mlflow_logging"]
+    metrics = client.get_run(result.run_id).data.metrics
+    for name in ("test_rows", "test_inspected", "test_seizures", "valid_inspected"):
+        assert metrics[name] == result.metrics[name] > 0, name
