@@ -34,7 +34,10 @@ random baseline (a constant score) gets exactly its expected value.
 ``rules`` (``RuleSet.score``), ``logreg`` (logistic regression on the same features:
 median imputation + missing indicators + scaling for numbers, one-hot with a minimum
 frequency for categoricals; trained on the model's training rows with the model's selection
-weights). Metric names carry the period prefix (``test_``, ``valid_``).
+weights), ``simple_rule`` (the best two-feature rank-sum rule: each numeric feature's
+percentile rank, oriented and the pair chosen by average precision on the validation
+period's *labelled* rows — inspected declarations, never the truth — so it works on real data
+too; see ``simple_rule_scores``). Metric names carry the period prefix (``test_``, ``valid_``).
 """
 
 from __future__ import annotations
@@ -63,6 +66,7 @@ __all__ = [
     "precision_at",
     "recall_at",
     "seized_kg_share_at",
+    "simple_rule_scores",
     "top_share",
     "truth_metrics",
     "truth_precision_at",
@@ -189,6 +193,7 @@ class Evaluation:
     gain: pd.DataFrame = field(default_factory=pd.DataFrame)
     truth_gain: pd.DataFrame = field(default_factory=pd.DataFrame)
     counts: dict[str, int] = field(default_factory=dict)
+    simple_rule: str = ""
 
     def table(self) -> pd.DataFrame:
         """Metrics as rows, the model and each baseline as columns."""
@@ -202,6 +207,7 @@ class Evaluation:
             "baselines": self.baselines,
             "reliability": self.reliability.to_dict(orient="records"),
             "counts": self.counts,
+            "simple_rule": self.simple_rule,
         }
 
 
@@ -253,6 +259,59 @@ def _logreg_scores(
     return np.asarray(pipe.predict_proba(frame(rows))[:, 1], dtype=float)
 
 
+SIMPLE_RULE_CANDIDATES = 30
+"""Features (best alone on validation) whose pairs the ``simple_rule`` baseline tries."""
+
+
+def simple_rule_scores(
+    model: RiskModel, table: pd.DataFrame, split: TimeSplit, rows: np.ndarray
+) -> tuple[np.ndarray, str] | None:
+    """The best two-feature rank-sum rule, chosen on the validation period's labelled rows.
+
+    Each numeric model feature becomes its percentile rank over ``rows`` (missing = lowest),
+    oriented by the sign with the higher average precision on the validation period's
+    labelled rows; the ``SIMPLE_RULE_CANDIDATES`` best features are paired and the pair whose
+    rank sum has the highest validation average precision wins. No fitting beyond that
+    choice, and no truth. Returns (score per table row, NaN outside ``rows``; the rule as
+    ``"+feature_a + -feature_b"``), or None when the validation period has no labelled
+    positives and negatives.
+    """
+    from sklearn.metrics import average_precision_score
+
+    valid = split.valid_mask(table) & labelled_mask(table) & rows
+    y = table.loc[valid, "seized"].astype("boolean").to_numpy(dtype=float)
+    if not 0 < y.sum() < len(y):
+        return None
+    cats = set(model.categorical_features)
+    names = [
+        f
+        for f in model.feature_names
+        if f not in cats and f in table.columns and pd.api.types.is_numeric_dtype(table[f])
+    ]
+    ranks: dict[str, np.ndarray] = {}
+    single: dict[str, float] = {}
+    for name in names:
+        x = table.loc[rows, name].astype(float).to_numpy()
+        oriented = {
+            mark: np.nan_to_num(pd.Series(sign * x).rank(pct=True).to_numpy(), nan=0.0)
+            for sign, mark in ((1.0, "+"), (-1.0, "-"))
+        }
+        ap = {mark: float(average_precision_score(y, r[valid[rows]])) for mark, r in oriented.items()}
+        mark = max(ap, key=lambda k: ap[k])
+        ranks[f"{mark}{name}"], single[f"{mark}{name}"] = oriented[mark], ap[mark]
+    top = sorted(single, key=lambda k: -single[k])[:SIMPLE_RULE_CANDIDATES]
+    if len(top) < 2:
+        return None
+    pairs = [(a, b) for i, a in enumerate(top) for b in top[i + 1 :]]
+    chosen = max(
+        pairs,
+        key=lambda ab: float(average_precision_score(y, (ranks[ab[0]] + ranks[ab[1]])[valid[rows]])),
+    )
+    full = np.full(len(table), np.nan)
+    full[rows] = ranks[chosen[0]] + ranks[chosen[1]]
+    return full, f"{chosen[0]} + {chosen[1]}"
+
+
 def _rules_scores(rules: Any, table: pd.DataFrame, declarations: pd.DataFrame | None) -> Any:
     if declarations is None:
         return np.asarray(rules.score(table), dtype=float)
@@ -279,7 +338,7 @@ def evaluate_model(
     rules: Any = None,
     declarations: pd.DataFrame | None = None,
     periods: Sequence[str] = ("valid", "test"),
-    baselines: Sequence[str] = ("random", "rules", "logreg"),
+    baselines: Sequence[str] = ("random", "rules", "logreg", "simple_rule"),
     budgets: Sequence[float] = BUDGETS,
 ) -> Evaluation:
     """Measure the model and the baselines on the periods of ``split`` (see module doc).
@@ -316,6 +375,13 @@ def evaluate_model(
             full = np.full(len(table), np.nan)
             full[rows_idx] = lr
             scores["logreg"] = full
+    simple_rule = ""
+    if "simple_rule" in scorers:
+        chosen = simple_rule_scores(model, table, split, everything)
+        if chosen is None:
+            scorers.remove("simple_rule")
+        else:
+            scores["simple_rule"], simple_rule = chosen
 
     results: dict[str, dict[str, float]] = {s: {} for s in scorers}
     counts: dict[str, int] = {}
@@ -394,4 +460,5 @@ def evaluate_model(
         gain=gain,
         truth_gain=truth_gain,
         counts=counts,
+        simple_rule=simple_rule,
     )
