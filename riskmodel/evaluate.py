@@ -264,11 +264,11 @@ SIMPLE_RULE_CANDIDATES = 30
 
 
 def simple_rule_scores(
-    model: RiskModel, table: pd.DataFrame, split: TimeSplit, rows: np.ndarray
+    table: pd.DataFrame, split: TimeSplit, rows: np.ndarray, *, features: Sequence[str]
 ) -> tuple[np.ndarray, str] | None:
     """The best two-feature rank-sum rule, chosen on the validation period's labelled rows.
 
-    Each numeric model feature becomes its percentile rank over ``rows`` (missing = lowest),
+    Each numeric column of ``features`` becomes its percentile rank over ``rows`` (missing = lowest),
     oriented by the sign with the higher average precision on the validation period's
     labelled rows; the ``SIMPLE_RULE_CANDIDATES`` best features are paired and the pair whose
     rank sum has the highest validation average precision wins. No fitting beyond that
@@ -282,12 +282,7 @@ def simple_rule_scores(
     y = table.loc[valid, "seized"].astype("boolean").to_numpy(dtype=float)
     if not 0 < y.sum() < len(y):
         return None
-    cats = set(model.categorical_features)
-    names = [
-        f
-        for f in model.feature_names
-        if f not in cats and f in table.columns and pd.api.types.is_numeric_dtype(table[f])
-    ]
+    names = [f for f in features if f in table.columns and pd.api.types.is_numeric_dtype(table[f])]
     ranks: dict[str, np.ndarray] = {}
     single: dict[str, float] = {}
     for name in names:
@@ -377,7 +372,8 @@ def evaluate_model(
             scores["logreg"] = full
     simple_rule = ""
     if "simple_rule" in scorers:
-        chosen = simple_rule_scores(model, table, split, everything)
+        numeric = [f for f in model.feature_names if f not in set(model.categorical_features)]
+        chosen = simple_rule_scores(table, split, everything, features=numeric)
         if chosen is None:
             scorers.remove("simple_rule")
         else:
