@@ -134,7 +134,15 @@ def simple_rules(
     the pairs sorted by their validation oracle ratio at ``budget``, and each feature's
     oriented percentile rank over the whole table (direction chosen on validation).
     """
+    from riskmodel.evaluate import oracle_precision_at, truth_precision_at
+
     valid = m.split.period_mask(m.table, "valid")
+    target_valid = target[valid]
+    best_possible = oracle_precision_at(target_valid, budget)
+
+    def ratio(score: np.ndarray) -> float:
+        return truth_precision_at(target_valid, score, budget) / best_possible
+
     ranks: dict[str, np.ndarray] = {}
     single: dict[str, float] = {}
     for f in numeric_features(m):
@@ -142,9 +150,9 @@ def simple_rules(
         best_sign, best = 1.0, -1.0
         for sign in (1.0, -1.0):
             r = percentile_rank(sign * x)
-            ratio = oracle_ratio(target[valid], r[valid], budget)
-            if ratio > best:
-                best_sign, best = sign, ratio
+            got = ratio(r[valid])
+            if got > best:
+                best_sign, best = sign, got
         ranks[f] = percentile_rank(best_sign * x)
         single[f] = best
     singles = sorted(single.items(), key=lambda kv: -kv[1])
@@ -152,7 +160,7 @@ def simple_rules(
     pairs: dict[str, float] = {}
     for a, b in itertools.combinations(top, 2):
         score = ranks[a][valid] + ranks[b][valid]
-        pairs[f"{a} + {b}"] = oracle_ratio(target[valid], score, budget)
+        pairs[f"{a} + {b}"] = ratio(score)
     return singles, sorted(pairs.items(), key=lambda kv: -kv[1]), ranks
 
 
