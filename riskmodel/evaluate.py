@@ -268,8 +268,8 @@ def simple_rule_scores(
 ) -> tuple[np.ndarray, str] | None:
     """The best two-feature rank-sum rule, chosen on the validation period's labelled rows.
 
-    Each numeric column of ``features`` becomes its percentile rank over ``rows`` (missing = lowest),
-    oriented by the sign with the higher average precision on the validation period's
+    Each numeric column of ``features`` becomes its percentile rank over ``rows`` (missing =
+    lowest), oriented by the sign with the higher average precision on the validation period's
     labelled rows; the ``SIMPLE_RULE_CANDIDATES`` best features are paired and the pair whose
     rank sum has the highest validation average precision wins. No fitting beyond that
     choice, and no truth. Returns (score per table row, NaN outside ``rows``; the rule as
@@ -291,7 +291,9 @@ def simple_rule_scores(
             mark: np.nan_to_num(pd.Series(sign * x).rank(pct=True).to_numpy(), nan=0.0)
             for sign, mark in ((1.0, "+"), (-1.0, "-"))
         }
-        ap = {mark: float(average_precision_score(y, r[valid[rows]])) for mark, r in oriented.items()}
+        ap = {
+            mark: float(average_precision_score(y, r[valid[rows]])) for mark, r in oriented.items()
+        }
         mark = max(ap, key=lambda k: ap[k])
         ranks[f"{mark}{name}"], single[f"{mark}{name}"] = oriented[mark], ap[mark]
     top = sorted(single, key=lambda k: -single[k])[:SIMPLE_RULE_CANDIDATES]
@@ -300,7 +302,9 @@ def simple_rule_scores(
     pairs = [(a, b) for i, a in enumerate(top) for b in top[i + 1 :]]
     chosen = max(
         pairs,
-        key=lambda ab: float(average_precision_score(y, (ranks[ab[0]] + ranks[ab[1]])[valid[rows]])),
+        key=lambda ab: float(
+            average_precision_score(y, (ranks[ab[0]] + ranks[ab[1]])[valid[rows]])
+        ),
     )
     full = np.full(len(table), np.nan)
     full[rows] = ranks[chosen[0]] + ranks[chosen[1]]

@@ -67,7 +67,11 @@ class Actors:
         kinds = np.asarray(KINDS, dtype=object)
         frames = [
             pd.DataFrame(
-                {"entity_id": self.importer_ids, "role": "importer", "kind": kinds[self.importer_kind]}
+                {
+                    "entity_id": self.importer_ids,
+                    "role": "importer",
+                    "kind": kinds[self.importer_kind],
+                }
             ),
             pd.DataFrame(
                 {

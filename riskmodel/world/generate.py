@@ -209,7 +209,11 @@ def _hijacks(
     lane_r = lane[event]
     product_index = {p.hs_code: i for i, p in enumerate(ref.PRODUCTS)}
     cover_pos = [
-        [product_index[h] for h in l_.products if l_.drug in ref.PRODUCTS[product_index[h]].cover_for]
+        [
+            product_index[h]
+            for h in l_.products
+            if l_.drug in ref.PRODUCTS[product_index[h]].cover_for
+        ]
         or [product_index[h] for h in l_.products]
         for l_ in ref.LANES
     ]
@@ -262,7 +266,7 @@ def generate_world(
     actors = ent.make_actors(
         rng, n_declarations=n_declarations, days=days, displacement_days=bounds
     )
-    n_hijack = int(round(n_declarations * HIJACK_SHARE))
+    n_hijack = round(n_declarations * HIJACK_SHARE)
     counts = ent.declarations_per_importer(
         rng, actors, n_declarations=n_declarations - n_hijack, days=days
     )
@@ -299,7 +303,12 @@ def generate_world(
     t_sec = np.minimum(np.floor(day * DAY_S).astype(np.int64), days * DAY_S - 1)
     order = np.argsort(t_sec, kind="stable")
     imp, t_sec, hijack = imp[order], t_sec[order], hijack[order]
-    lane, product, exporter, declarant = lane[order], product[order], exporter[order], declarant[order]
+    lane, product, exporter, declarant = (
+        lane[order],
+        product[order],
+        exporter[order],
+        declarant[order],
+    )
     t_day = t_sec / DAY_S
     kind = actors.importer_kind[imp]
     front = kind == ent.FRONT
@@ -439,32 +448,28 @@ def generate_world(
         return str((base + np.timedelta64(int(d * DAY_S), "s")).astype("datetime64[D]"))
 
     displacements = []
+    ids = lanes.ids.tolist()
     for k, (event, at) in enumerate(zip(ref.DISPLACEMENTS, bounds, strict=True)):
-        changed = [lanes.ids.tolist().index(c) for c, _ in event.risk]
-        on = np.isin(lane, changed)
-        shares = [
-            float(p_seizure[on & (period == per)].sum())
-            / max(float(p_seizure[period == per].sum()), 1e-12)
-            for per in (k, k + 1)
-        ]
+        was = {c: float(risk_by_period[ids.index(c), k]) for c, _ in event.risk}
+        gaining = [c for c, r in event.risk if r > was[c]]
+        losing = [c for c, r in event.risk if r < was[c]]
+
+        def share(corridors: list[str], per: int) -> float:
+            on = np.isin(lane, [ids.index(c) for c in corridors]) & (period == per)
+            return round(
+                float(p_seizure[on].sum()) / max(float(p_seizure[period == per].sum()), 1e-12), 4
+            )
+
         displacements.append(
             {
                 "date": day_date(at),
                 "day": at,
                 "event": event.event,
-                "corridor_risk": {
-                    c: [float(risk_by_period[i, k]), float(risk_by_period[i, k + 1])]
-                    for (c, _), i in zip(event.risk, changed, strict=True)
-                },
-                "gaining_corridors": [
-                    c for (c, r), i in zip(event.risk, changed, strict=True)
-                    if r > risk_by_period[i, k]
-                ],
-                "losing_corridors": [
-                    c for (c, r), i in zip(event.risk, changed, strict=True)
-                    if r < risk_by_period[i, k]
-                ],
-                "changed_corridors_share_of_risk_before_after": [round(s, 4) for s in shares],
+                "corridor_risk_before_after": {c: [was[c], r] for c, r in event.risk},
+                "gaining_corridors": gaining,
+                "losing_corridors": losing,
+                "gaining_share_of_risk_before_after": [share(gaining, k), share(gaining, k + 1)],
+                "losing_share_of_risk_before_after": [share(losing, k), share(losing, k + 1)],
             }
         )
     total_p = float(p_seizure.sum())
@@ -703,10 +708,7 @@ def _route_legs(
     valid = np.arange(legs_max)[None, :] < (length - 1)[:, None]
     dist = distance[np.where(valid, origin_port, 0), np.where(valid, dest_port, 0)]
     duration = dist / speed[:, None] * rng.uniform(0.95, 1.25, (n, legs_max)) + 0.3
-    dwell = (
-        rng.lognormal(np.log(2.0), 0.5, (n, legs_max))
-        * np.exp(0.7 * v)[:, None]
-    )
+    dwell = rng.lognormal(np.log(2.0), 0.5, (n, legs_max)) * np.exp(0.7 * v)[:, None]
     pre_arrival = rng.random(n) < 0.2
     final_arrival = t_sec / DAY_S + np.where(
         pre_arrival, rng.uniform(0, 2, n), -rng.uniform(0, 3, n)

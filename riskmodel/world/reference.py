@@ -586,7 +586,15 @@ LANES: tuple[Lane, ...] = (
     ),
     Lane("CN", ("CNNGB", "NLRTM"), "sea", (_TSHIRT, _FURNITURE, _TYRES), "cannabis", 0.0, 8.0),
     Lane("CN", ("CNYTN", "USLAX"), "sea", (_PHONE, _LAPTOP, _FURNITURE), "cannabis", 0.0, 10.0),
-    Lane("CN", ("CNSHA", "SGSIN", "ITGOA"), "sea", (_TSHIRT, _AUTO, _PE, _ESTER), "cannabis", 0.0, 4.0),
+    Lane(
+        "CN",
+        ("CNSHA", "SGSIN", "ITGOA"),
+        "sea",
+        (_TSHIRT, _AUTO, _PE, _ESTER),
+        "cannabis",
+        0.0,
+        4.0,
+    ),
     Lane("HK", ("HKHKG", "GBFXT"), "sea", (_PHONE, _LAPTOP), "cannabis", 0.0, 4.0),
     Lane("KR", ("KRPUS", "USLAX"), "sea", (_AUTO, _PHONE, _TYRES), "cannabis", 0.0, 5.0),
     Lane("KR", ("KRPUS", "DEHAM"), "sea", (_AUTO, _STEEL), "cannabis", 0.0, 3.0),
@@ -610,6 +618,7 @@ LANES: tuple[Lane, ...] = (
     Lane("MX", ("MXLZC", "USHOU"), "sea", (_AUTO, _STEEL, _BEER), "methamphetamine", 0.2, 4.0),
     Lane("IT", ("ITGOA", "USNYC"), "sea", (_PHARMA, _GEARS, _FURNITURE), "cannabis", 0.0, 3.0),
 )
+
 
 # Displacement: after a crackdown or a run of seizures, traffickers move lanes, ports and
 # modus operandi within weeks. Each event sets new corridor risks (logit units) from its day.

@@ -188,7 +188,9 @@ def yardsticks(m: Measured) -> dict[str, Any]:
     out["best_single_feature"] = [best_single, ratios(ranks[best_single])]
     out["best_two_feature_rule"] = [best_pair, ratios(pair_score(ranks, best_pair))]
     out["baselines"] = {
-        name: [round(v.get(f"test_oracle_ratio_at_{int(b * 100)}pct", math.nan), 3) for b in BUDGETS]
+        name: [
+            round(v.get(f"test_oracle_ratio_at_{int(b * 100)}pct", math.nan), 3) for b in BUDGETS
+        ]
         for name, v in m.evaluation.baselines.items()
     }
     out["simple_rule_chosen"] = m.evaluation.simple_rule

@@ -187,9 +187,10 @@ def test_hijacked_loads_change_the_importers_usual_trade(seeded_world: World) ->
     assert hij.sum() >= 5
     assert _kind(seeded_world)[hij].isin(["major", "regular", "cash", "evader"]).all()
     usual = d.loc[~hij].groupby("importer_id")["origin_country"].agg(lambda s: s.mode().iloc[0])
-    changed = d.loc[hij, "origin_country"].to_numpy() != usual.reindex(
-        d.loc[hij, "importer_id"]
-    ).to_numpy()
+    changed = (
+        d.loc[hij, "origin_country"].to_numpy()
+        != usual.reindex(d.loc[hij, "importer_id"]).to_numpy()
+    )
     assert changed.mean() > 0.5
 
 
