@@ -75,7 +75,7 @@ class World:
     truth: pd.DataFrame  # declaration_id, p_seizure, seized_truth
     params: dict[str, Any]  # what goes into truth/world.json
     rules: RuleSet  # the legacy rules used for inspection selection
-    actors: pd.DataFrame  # truth only: entity_id, role, kind, latent_effect
+    actors: pd.DataFrame  # truth only: entity_id, role, kind
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
