@@ -1,17 +1,17 @@
 """Generate the synthetic drug-trafficking world: declarations, legs, flags, labels, truth.
 
-The latent seizure probability of a declaration is
+The latent seizure probability combines one chance per modus operandi (``docs/world.md``):
 
-    logit p = b0 + importer kind + corridor risk(t) + cover load + risky importer x corridor
-              + complicit broker (+ x risky importer) + risky exporter + U_EFFECT u + noise
+    p = 1 - prod_m (1 - eligible_m * sigmoid(a_m + x_m))
 
-where ``u`` is a per-shipment concealment factor and ``noise`` an unobservable term. Every
-latent factor leaves noisy, observable traces that legitimate actors sometimes produce too:
-front companies are young, bursty, flagged and served by complicit brokers; ``u`` lowers the
-declared unit value, adds unexplained weight, vague descriptions, unplanned transshipments,
-AIS gaps and long dwell; corridor risk shows in the route and, through the labels, in past
-seizure rates. ``b0`` is solved so the mean probability hits the target base rate.
-Everything is vectorised over declarations; loops run over lanes, legs of a path or kinds.
+for rip-on/rip-off loads on legitimate importers' containers, front companies in their load
+phase, hijacked identities, precursor chemicals and complicit brokers, plus an unobservable
+background. ``x_m`` weighs the corridor's risk at the time (which moves at two displacement
+dates), cover loads and two per-shipment latents: ``u`` (concealment in the goods: value,
+weight, wording) and ``v`` (the voyage's exposure: unplanned hubs, AIS gaps, dwell). ``a_m``
+is solved so each modus operandi holds its stated share of the base rate. Truth (``p``,
+``seized_truth``, ``modus_operandi``) goes to ``truth/`` only. Everything is vectorised over
+declarations; loops run over lanes, legs of a path, kinds or channels.
 """
 
 from __future__ import annotations
@@ -32,14 +32,32 @@ TARGET_BASE_RATE = 0.025
 RANDOM_INSPECTION_SHARE = 0.03
 TARGET_INSPECTED_SHARE = 0.095
 RULES_INSPECTION_CAP = 0.9
-NOISE_SD = 0.15
-U_EFFECT = 0.3
-COVER_EFFECT = 0.4
-RISKY_CORRIDOR_INTERACTION = 0.4
-COMPLICIT_RISKY_INTERACTION = 0.4
-SHIFT_FRACTION = 0.6
-SHIFT_OLD_MULTIPLIER = 0.25
-SHIFT_NEW_RISK = 1.6
+HIJACK_SHARE = 0.006  # share of declarations lodged under hijacked identities
+
+# Modus operandi and each one's share of the seizure probability (by construction).
+MODUS_OPERANDI: tuple[str, ...] = ("none", "rip_on", "front", "hijacked", "precursor", "insider")
+MO_SHARE: dict[str, float] = {
+    "none": 0.05,
+    "rip_on": 0.35,
+    "front": 0.24,
+    "hijacked": 0.10,
+    "precursor": 0.14,
+    "insider": 0.12,
+}
+# Channel weights (logit units per unit of the latent or 0/1 indicator).
+BACKGROUND_SD = 1.0
+RIP: dict[str, float] = {"risk": 1.0, "cover": 0.6, "voyage": 1.6, "weekend": 0.4, "noise": 0.3}
+FRONT: dict[str, float] = {"risk": 0.8, "cover": 0.5, "concealment": 1.4, "noise": 0.3}
+HIJACK: dict[str, float] = {"risk": 0.5, "concealment": 1.0, "noise": 0.3}
+PRECURSOR: dict[str, float] = {
+    "risk": 1.0,
+    "neighbour_code": 0.8,
+    "small_parcel": 0.6,
+    "concealment": 1.4,
+    "noise": 0.3,
+}
+INSIDER: dict[str, float] = {"risk": 0.8, "cover": 0.5, "noise": 0.3}
+NEIGHBOUR_CODES: tuple[str, ...] = ("29153900", "29221990")
 LABEL_DELAY_DAYS = (2.0, 45.0)
 MIN_DECLARATIONS = 100
 DAY_S = 86_400
@@ -57,23 +75,11 @@ class World:
     truth: pd.DataFrame  # declaration_id, p_seizure, seized_truth
     params: dict[str, Any]  # what goes into truth/world.json
     rules: RuleSet  # the legacy rules used for inspection selection
-    actors: pd.DataFrame  # truth only: entity_id, role, kind, latent_effect
+    actors: pd.DataFrame  # truth only: entity_id, role, kind
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-x))
-
-
-def _solve_intercept(x: np.ndarray, target: float) -> float:
-    """b0 such that mean(sigmoid(b0 + x)) == target (bisection; mean is monotone in b0)."""
-    lo, hi = -20.0, 5.0
-    for _ in range(50):
-        mid = (lo + hi) / 2
-        if _sigmoid(mid + x).mean() < target:
-            lo = mid
-        else:
-            hi = mid
-    return (lo + hi) / 2
 
 
 def _solve_rules_rate(points: np.ndarray, target: float) -> float:
@@ -119,8 +125,6 @@ class _Lanes:
         self.path = np.full((len(lanes), self.length.max()), -1, dtype=np.int64)
         for i, lane in enumerate(lanes):
             self.path[i, : len(lane.path)] = [port_index[p] for p in lane.path]
-        self.shift_from = np.isin(self.ids, ref.SHIFT_FROM)
-        self.shift_to = np.isin(self.ids, ref.SHIFT_TO)
 
 
 def _port_arrays() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -135,10 +139,115 @@ def _port_arrays() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return locode, country, 6371.0 * 2 * np.arcsin(np.sqrt(a))
 
 
+def displacement_days(days: int) -> tuple[float, float]:
+    """Days (since the world's start) of the two displacements.
+
+    The first lies mid-world (in a baseline experiment's training period); the second
+    ``min(75, 20 % of days)`` days before the end, inside the last 120 days that
+    ``experiments/baseline.toml`` tests on, so its test period holds weeks on both sides.
+    """
+    return float(round(days * 0.5)), float(days - min(75, round(days * 0.2)))
+
+
+def _solve_channel(x: np.ndarray, eligible: np.ndarray, target: float) -> float:
+    """a such that mean(eligible * sigmoid(a + x)) == target (bisection)."""
+    xs = x[eligible]
+    if xs.size == 0:
+        return -30.0
+    share = xs.size / eligible.size
+    lo, hi = -30.0, 15.0
+    for _ in range(60):
+        mid = (lo + hi) / 2
+        if _sigmoid(mid + xs).mean() * share < target:
+            lo = mid
+        else:
+            hi = mid
+    return (lo + hi) / 2
+
+
+def _hijacks(
+    rng: np.random.Generator,
+    actors: ent.Actors,
+    counts: np.ndarray,
+    *,
+    n_rows: int,
+    days: int,
+    risk_by_period: np.ndarray,
+    bounds: tuple[float, float],
+    lanes: _Lanes,
+) -> tuple[np.ndarray, ...]:
+    """Rows lodged under hijacked identities: established importers, a few loads in weeks.
+
+    Returns (importer, day, lane, product, exporter, declarant) arrays of ``n_rows`` rows:
+    each event takes 2-5 loads within three weeks onto a trafficking lane and a cover
+    product the importer does not usually trade, through another broker.
+    """
+    kind = actors.importer_kind
+    candidates = np.flatnonzero(np.isin(kind, ent.ESTABLISHED_KINDS) & (counts >= 8))
+    if candidates.size == 0 or n_rows == 0:
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, np.zeros(0), empty, empty, empty, empty
+    sizes = rng.integers(2, 6, n_rows)
+    sizes = sizes[: int(np.searchsorted(np.cumsum(sizes), n_rows)) + 1]
+    sizes[-1] -= int(sizes.sum() - n_rows)
+    sizes = sizes[sizes > 0]
+    n_events = sizes.size
+    who = rng.choice(candidates, size=n_events)
+    lo = np.clip(actors.importer_start[who], 20, days - 25)
+    hi = np.clip(actors.importer_end[who], lo, days - 25)
+    t0 = lo + rng.random(n_events) * (hi - lo)
+    period = np.searchsorted(np.asarray(bounds), t0)
+    lane = np.empty(n_events, dtype=np.int64)
+    popularity = np.array([lane_.popularity for lane_ in ref.LANES])
+    for per in range(risk_by_period.shape[1]):
+        rows = np.flatnonzero(period == per)
+        risk = risk_by_period[:, per]
+        w = popularity * np.where(risk >= 0.9, risk, 0.0)
+        lane[rows] = rng.choice(len(ref.LANES), size=rows.size, p=w / w.sum())
+    event = np.repeat(np.arange(n_events), sizes)
+    day = t0[event] + rng.uniform(0, 21, event.size)
+    lane_r = lane[event]
+    product_index = {p.hs_code: i for i, p in enumerate(ref.PRODUCTS)}
+    cover_pos = [
+        [
+            product_index[h]
+            for h in l_.products
+            if l_.drug in ref.PRODUCTS[product_index[h]].cover_for
+        ]
+        or [product_index[h] for h in l_.products]
+        for l_ in ref.LANES
+    ]
+    width = max(len(c) for c in cover_pos)
+    cover_table = np.array([c + [c[0]] * (width - len(c)) for c in cover_pos])
+    n_cover = np.array([len(c) for c in cover_pos])
+    product = cover_table[lane_r, np.floor(rng.random(event.size) * n_cover[lane_r]).astype(int)]
+    origin = lanes.origin[lane_r]
+    exporter = np.empty(event.size, dtype=np.int64)
+    for country in np.unique(origin):
+        pool = np.flatnonzero(actors.exporter_country == country)
+        at = np.flatnonzero(origin == country)
+        exporter[at] = rng.choice(pool, size=at.size)
+    n_dcl = actors.declarant_ids.size
+    complicit_ids = np.flatnonzero(actors.declarant_complicit)
+    declarant = np.where(
+        rng.random(event.size) < 0.4,
+        rng.choice(complicit_ids, size=event.size),
+        rng.integers(0, n_dcl, event.size),
+    )
+    return who[event], day, lane_r, product, exporter, declarant
+
+
 def generate_world(
     *, n_declarations: int, seed: int, start: str = "2023-01-01", days: int = 730
 ) -> World:
-    """Generate a seeded world of ``n_declarations`` over ``days`` days from ``start``."""
+    """Generate a seeded world of ``n_declarations`` over ``days`` days from ``start``.
+
+    See ``docs/world.md`` for the modus operandi, their traces and parameters.
+
+    Raises:
+        UsageError: fewer than ``MIN_DECLARATIONS`` declarations, fewer than 120 days or a
+            ``start`` that is not a date.
+    """
     if n_declarations < MIN_DECLARATIONS:
         raise UsageError(f"n_declarations must be >= {MIN_DECLARATIONS}, found {n_declarations}")
     if days < 120:
@@ -149,57 +258,129 @@ def generate_world(
     except ValueError as exc:
         raise UsageError(f"start must be a date like '2023-01-01', found {start!r}") from exc
     base = np.datetime64(first_day, "s")
-    shift_day = float(round(days * SHIFT_FRACTION))
+    bounds = displacement_days(days)
     lanes = _Lanes()
+    risk_by_period = ref.lane_risk_table()
     locode, port_country, distance = _port_arrays()
 
-    actors = ent.make_actors(rng, n_declarations=n_declarations, days=days, shift_day=shift_day)
-    counts = ent.declarations_per_importer(rng, actors, n_declarations=n_declarations, days=days)
-    n = int(counts.sum())
+    actors = ent.make_actors(
+        rng, n_declarations=n_declarations, days=days, displacement_days=bounds
+    )
+    n_hijack = round(n_declarations * HIJACK_SHARE)
+    counts = ent.declarations_per_importer(
+        rng, actors, n_declarations=n_declarations - n_hijack, days=days
+    )
+    n_plain = int(counts.sum())
     imp = np.repeat(np.arange(counts.size), counts)
     lo = np.clip(actors.importer_start, 0, days)[imp]
     hi = np.clip(actors.importer_end, 0, days)[imp]
-    t_sec = np.floor((lo + rng.random(n) * (hi - lo)) * DAY_S).astype(np.int64)
-    t_sec = np.minimum(t_sec, days * DAY_S - 1)
-    order = np.argsort(t_sec, kind="stable")
-    imp, t_sec = imp[order], t_sec[order]
-    t_day = t_sec / DAY_S
-
-    # what each declaration is: lane, product, exporter, declarant
-    slot = rng.choice(ent.SLOTS, size=n, p=ent.SLOT_PROBS)
+    day = lo + rng.random(n_plain) * (hi - lo)
+    slot = rng.choice(ent.SLOTS, size=n_plain, p=ent.SLOT_PROBS)
     lane = actors.slot_lane[imp, slot]
     product = actors.slot_product[imp, slot]
     exporter = actors.slot_exporter[imp, slot]
-    declarant = actors.importer_declarants[imp, rng.choice(ent.SLOTS, size=n, p=[0.7, 0.2, 0.1])]
+    declarant = actors.importer_declarants[
+        imp, rng.choice(ent.SLOTS, size=n_plain, p=[0.7, 0.2, 0.1])
+    ]
+    h_imp, h_day, h_lane, h_product, h_exporter, h_declarant = _hijacks(
+        rng,
+        actors,
+        counts,
+        n_rows=n_hijack,
+        days=days,
+        risk_by_period=risk_by_period,
+        bounds=bounds,
+        lanes=lanes,
+    )
+    hijack = np.concatenate([np.zeros(n_plain, dtype=bool), np.ones(h_imp.size, dtype=bool)])
+    imp = np.concatenate([imp, h_imp])
+    day = np.concatenate([day, h_day])
+    lane = np.concatenate([lane, h_lane])
+    product = np.concatenate([product, h_product])
+    exporter = np.concatenate([exporter, h_exporter])
+    declarant = np.concatenate([declarant, h_declarant])
+    n = imp.size
+    t_sec = np.minimum(np.floor(day * DAY_S).astype(np.int64), days * DAY_S - 1)
+    order = np.argsort(t_sec, kind="stable")
+    imp, t_sec, hijack = imp[order], t_sec[order], hijack[order]
+    lane, product, exporter, declarant = (
+        lane[order],
+        product[order],
+        exporter[order],
+        declarant[order],
+    )
+    t_day = t_sec / DAY_S
     kind = actors.importer_kind[imp]
     front = kind == ent.FRONT
-    risky_importer = np.isin(kind, ent.RISKY_KINDS)
 
-    # latent risk
-    after_shift = t_day >= shift_day
-    risk = lanes.risk[lane]
-    risk = np.where(after_shift & lanes.shift_from[lane], risk * SHIFT_OLD_MULTIPLIER, risk)
-    risk = np.where(after_shift & lanes.shift_to[lane], SHIFT_NEW_RISK, risk)
+    # latent risk: one channel per modus operandi, combined as independent chances
+    period = np.searchsorted(np.asarray(bounds), t_day, side="right")
+    risk = risk_by_period[lane, period]
     cover_table = np.array(
         [[lane_.drug in p.cover_for for p in ref.PRODUCTS] for lane_ in ref.LANES], dtype=float
     )
     cover = cover_table[lane, product] * (risk > 0)
+    hs = np.array([p.hs_code for p in ref.PRODUCTS], dtype=object)[product]
+    chemical = np.char.startswith(hs.astype(str), "29")
+    neighbour = np.isin(hs, NEIGHBOUR_CODES)
+    small = np.isin(lanes.mode[lane], ["post", "air"])
+    sea = lanes.mode[lane] == "sea"
+    epoch_day = (base.astype("datetime64[D]").astype(np.int64) + np.floor(t_day)).astype(np.int64)
+    weekend = ((epoch_day + 3) % 7) >= 5
     complicit = actors.declarant_complicit[declarant]
-    exporter_risky = actors.exporter_risky[exporter]
-    u = rng.standard_normal(n)
-    x = (
-        actors.importer_effect[imp]
-        + risk
-        + COVER_EFFECT * cover
-        + RISKY_CORRIDOR_INTERACTION * risky_importer * risk
-        + complicit * (ent.DECLARANT_EFFECT + COMPLICIT_RISKY_INTERACTION * risky_importer)
-        + exporter_risky * ent.EXPORTER_EFFECT
-        + U_EFFECT * u
-        + rng.normal(0.0, NOISE_SD, n)
-    )
-    b0 = _solve_intercept(x, TARGET_BASE_RATE)
-    p_seizure = _sigmoid(b0 + x)
+    loading = front & (t_day >= actors.load_start[imp]) & ~hijack
+    u = rng.standard_normal(n)  # concealment in the goods (value, weight, wording)
+    v = rng.standard_normal(n)  # the voyage's exposure (transshipment, dwell, AIS gaps)
+    rip_lane = sea & np.isin(lanes.drug[lane], ["cocaine", "heroin"]) & (risk > 0)
+    channels: dict[str, tuple[np.ndarray, np.ndarray]] = {
+        "none": (np.ones(n, dtype=bool), BACKGROUND_SD * rng.standard_normal(n)),
+        "rip_on": (
+            rip_lane & ~front & ~hijack,
+            RIP["risk"] * risk
+            + RIP["cover"] * cover
+            + RIP["voyage"] * v
+            + RIP["weekend"] * weekend
+            + RIP["noise"] * rng.standard_normal(n),
+        ),
+        "front": (
+            loading,
+            FRONT["risk"] * risk
+            + FRONT["cover"] * cover
+            + FRONT["concealment"] * u
+            + FRONT["noise"] * rng.standard_normal(n),
+        ),
+        "hijacked": (
+            hijack,
+            HIJACK["risk"] * risk
+            + HIJACK["concealment"] * u
+            + HIJACK["noise"] * rng.standard_normal(n),
+        ),
+        "precursor": (
+            chemical & ~front & ~hijack,
+            PRECURSOR["risk"] * risk
+            + PRECURSOR["neighbour_code"] * neighbour
+            + PRECURSOR["small_parcel"] * small
+            + PRECURSOR["concealment"] * u
+            + PRECURSOR["noise"] * rng.standard_normal(n),
+        ),
+        "insider": (
+            complicit & ~front & ~hijack,
+            INSIDER["risk"] * risk
+            + INSIDER["cover"] * cover
+            + INSIDER["noise"] * rng.standard_normal(n),
+        ),
+    }
+    intercepts: dict[str, float] = {}
+    chance = np.zeros((len(MODUS_OPERANDI), n))
+    for i, mo in enumerate(MODUS_OPERANDI):
+        eligible, x = channels[mo]
+        a = _solve_channel(x, eligible, MO_SHARE[mo] * TARGET_BASE_RATE)
+        intercepts[mo] = a
+        chance[i] = np.where(eligible, _sigmoid(a + x), 0.0)
+    p_seizure = 1.0 - np.prod(1.0 - chance, axis=0)
+    mo_index = np.argmax(chance, axis=0)
     seized_truth = rng.random(n) < p_seizure
+    modus = np.asarray(MODUS_OPERANDI, dtype=object)[mo_index]
 
     declarations = _declarations(
         rng,
@@ -223,9 +404,7 @@ def generate_world(
         t_sec,
         base,
         lane,
-        u,
-        front,
-        risky_importer,
+        v,
         risk,
         lanes,
         locode,
@@ -241,14 +420,18 @@ def generate_world(
     random_pick = rng.random(n) < RANDOM_INSPECTION_SHARE
     rules_pick = rng.random(n) < np.clip(q * points**2, 0, RULES_INSPECTION_CAP)
     inspected = random_pick | rules_pick
-    labels = _labels(
-        rng, declarations, t_sec, base, inspected, random_pick, seized_truth, lanes.drug[lane]
+    drug = np.where(
+        (modus == "precursor") & ~np.isin(lanes.drug[lane], ["fentanyl", "methamphetamine"]),
+        "precursor",
+        lanes.drug[lane],
     )
+    labels = _labels(rng, declarations, t_sec, base, inspected, random_pick, seized_truth, drug)
     truth = pd.DataFrame(
         {
             "declaration_id": declarations["declaration_id"],
             "p_seizure": p_seizure,
             "seized_truth": pd.array(seized_truth, dtype="boolean"),
+            "modus_operandi": _str(modus),
         }
     )
     ports = pd.DataFrame(
@@ -261,18 +444,35 @@ def generate_world(
         }
     ).sort_values("locode", ignore_index=True)
 
-    shift_date = (base + np.timedelta64(int(shift_day * DAY_S), "s")).astype("datetime64[D]")
-    trafficking = p_seizure * (risk > 0)
-    share_from = [
-        float(trafficking[lanes.shift_from[lane] & (after_shift == a)].sum())
-        / max(float(trafficking[after_shift == a].sum()), 1e-12)
-        for a in (False, True)
-    ]
-    share_to = [
-        float(trafficking[lanes.shift_to[lane] & (after_shift == a)].sum())
-        / max(float(trafficking[after_shift == a].sum()), 1e-12)
-        for a in (False, True)
-    ]
+    def day_date(d: float) -> str:
+        return str((base + np.timedelta64(int(d * DAY_S), "s")).astype("datetime64[D]"))
+
+    displacements = []
+    ids = lanes.ids.tolist()
+    for k, (event, at) in enumerate(zip(ref.DISPLACEMENTS, bounds, strict=True)):
+        was = {c: float(risk_by_period[ids.index(c), k]) for c, _ in event.risk}
+        gaining = [c for c, r in event.risk if r > was[c]]
+        losing = [c for c, r in event.risk if r < was[c]]
+
+        def share(corridors: list[str], per: int) -> float:
+            on = np.isin(lane, [ids.index(c) for c in corridors]) & (period == per)
+            return round(
+                float(p_seizure[on].sum()) / max(float(p_seizure[period == per].sum()), 1e-12), 4
+            )
+
+        displacements.append(
+            {
+                "date": day_date(at),
+                "day": at,
+                "event": event.event,
+                "corridor_risk_before_after": {c: [was[c], r] for c, r in event.risk},
+                "gaining_corridors": gaining,
+                "losing_corridors": losing,
+                "gaining_share_of_risk_before_after": [share(gaining, k), share(gaining, k + 1)],
+                "losing_share_of_risk_before_after": [share(losing, k), share(losing, k + 1)],
+            }
+        )
+    total_p = float(p_seizure.sum())
     kinds = np.asarray(ent.KINDS)
     params: dict[str, Any] = {
         "seed": seed,
@@ -282,35 +482,53 @@ def generate_world(
         "base_rate_target": TARGET_BASE_RATE,
         "base_rate": round(float(p_seizure.mean()), 6),
         "seized_truth_rate": round(float(seized_truth.mean()), 6),
-        "intercept": round(b0, 6),
         "latent_model": {
             "formula": (
-                "logit p = intercept + importer_kind + corridor_risk(t) + cover * cover_load"
-                " + risky_corridor * risky_importer * corridor_risk"
-                " + complicit_broker * (declarant + complicit_risky * risky_importer)"
-                " + risky_exporter + u_effect * u + N(0, noise_sd)"
+                "p = 1 - prod over modus operandi m of (1 - eligible_m * sigmoid(a_m + x_m));"
+                " x_m per channel in 'channels'; a_m solved so the channel's mean chance is"
+                " share_m * base_rate_target; modus_operandi = the channel with the largest"
+                " chance"
             ),
-            "importer_kind": dict(zip(ent.KINDS, ent.KIND_EFFECT.tolist(), strict=True)),
-            "cover": COVER_EFFECT,
-            "risky_corridor": RISKY_CORRIDOR_INTERACTION,
-            "declarant": ent.DECLARANT_EFFECT,
-            "complicit_risky": COMPLICIT_RISKY_INTERACTION,
-            "risky_exporter": ent.EXPORTER_EFFECT,
-            "u_effect": U_EFFECT,
-            "noise_sd": NOISE_SD,
+            "intercepts": {k: round(v_, 6) for k, v_ in intercepts.items()},
+            "channels": {
+                "none": {"noise": BACKGROUND_SD},
+                "rip_on": RIP,
+                "front": FRONT,
+                "hijacked": HIJACK,
+                "precursor": PRECURSOR,
+                "insider": INSIDER,
+            },
+            "neighbour_codes": list(NEIGHBOUR_CODES),
+        },
+        "modus_operandi": {
+            mo: {
+                "target_share": MO_SHARE[mo],
+                "declarations": int((modus == mo).sum()),
+                "share_of_seizure_probability": round(
+                    float(p_seizure[modus == mo].sum()) / total_p, 4
+                ),
+                "share_of_seizures": round(
+                    float(seized_truth[modus == mo].sum()) / max(int(seized_truth.sum()), 1), 4
+                ),
+            }
+            for mo in MODUS_OPERANDI
         },
         "entities": {
             "importers": {
                 k: int((actors.importer_kind == i).sum()) for i, k in enumerate(ent.KINDS)
             },
+            "sleeper_fronts": int(
+                (
+                    (actors.importer_kind == ent.FRONT)
+                    & (actors.load_start - actors.importer_start >= 90)
+                ).sum()
+            ),
             "declarants": int(actors.declarant_ids.size),
             "complicit_declarants": int(actors.declarant_complicit.sum()),
-            "complicit_declarant_popularity": ent.COMPLICIT_POPULARITY,
-            "complicit_declarant_declaration_share": round(
-                float(actors.declarant_complicit[declarant].mean()), 4
-            ),
+            "complicit_declarant_declaration_share": round(float(complicit.mean()), 4),
             "exporters": int(actors.exporter_ids.size),
             "risky_exporters": int(actors.exporter_risky.sum()),
+            "hijacked_declarations": int(hijack.sum()),
             "declaration_share_by_kind": {
                 str(k): round(float((kinds[kind] == k).mean()), 4) for k in ent.KINDS
             },
@@ -325,19 +543,14 @@ def generate_world(
             "label_delay_days": list(LABEL_DELAY_DAYS),
             "seizure_rate_among_inspected": round(float(seized_truth[inspected].mean()), 6),
         },
-        "drift": {
-            "date": str(shift_date),
-            "event": f"crackdown at {ref.SHIFT_PORT}",
-            "from_corridors": list(ref.SHIFT_FROM),
-            "to_corridors": list(ref.SHIFT_TO),
-            "old_corridor_risk_multiplier": SHIFT_OLD_MULTIPLIER,
-            "new_corridor_risk": SHIFT_NEW_RISK,
-            "from_share_of_trafficking_before_after": [round(s, 4) for s in share_from],
-            "to_share_of_trafficking_before_after": [round(s, 4) for s in share_to],
-        },
+        "displacements": displacements,
         "corridors": {
-            lane_.corridor_id: {"drug": lane_.drug, "risk": lane_.risk, "mode": lane_.mode}
-            for lane_ in ref.LANES
+            lane_.corridor_id: {
+                "drug": lane_.drug,
+                "risk_by_period": [float(r) for r in risk_by_period[i]],
+                "mode": lane_.mode,
+            }
+            for i, lane_ in enumerate(ref.LANES)
         },
     }
     return World(
@@ -383,7 +596,7 @@ def _declarations(
     # weights: concealed loads add weight the declared quantity does not explain
     gross = kmin + rng.random(n) * (kmax - kmin)
     packaging = rng.uniform(1.03, 1.10, n)
-    excess = np.clip(0.05 * u + rng.normal(0, 0.02, n), 0, None)
+    excess = np.clip(0.07 * u + rng.normal(0, 0.02, n), 0, None)
     net = gross / (packaging * (1 + excess))
     quantity = np.where(
         unit == "kg",
@@ -396,7 +609,7 @@ def _declarations(
     # values: the importer's price level, evaders' under-declaration, concealment's cheap cover
     log_price = rng.uniform(np.log(vmin), np.log(vmax))
     offset = actors.importer_value_offset[imp]
-    price = np.exp(log_price + offset - 0.45 * u + rng.normal(0, 0.15, n))
+    price = np.exp(log_price + offset - 0.7 * u + rng.normal(0, 0.15, n))
     value = np.round(price * net, 2)
     poe = lanes.path[lane, lanes.length[lane] - 1]
     pol = lanes.path[lane, 0]
@@ -411,7 +624,7 @@ def _declarations(
         texts.extend(p.descriptions)
     n_variants = np.array([len(p.descriptions) for p in products])
     text_index = first_text[product] + np.floor(rng.random(n) * n_variants[product]).astype(int)
-    vague = rng.random(n) < _sigmoid(-3.3 + 1.3 * front + 0.4 * u)
+    vague = rng.random(n) < _sigmoid(-3.3 + 0.5 * front + 0.4 * u)
     vague_index = len(texts) + rng.integers(0, len(ref.VAGUE_DESCRIPTIONS), n)
     all_texts = np.array([*texts, *ref.VAGUE_DESCRIPTIONS], dtype=object)
     description = all_texts[np.where(vague, vague_index, text_index)]
@@ -456,9 +669,7 @@ def _route_legs(
     t_sec: np.ndarray,
     base: np.datetime64,
     lane: np.ndarray,
-    u: np.ndarray,
-    front: np.ndarray,
-    risky_importer: np.ndarray,
+    v: np.ndarray,
     risk: np.ndarray,
     lanes: _Lanes,
     locode: np.ndarray,
@@ -472,7 +683,7 @@ def _route_legs(
     path = np.full((n, width), -1, dtype=np.int64)
     path[:, :-1] = lanes.path[lane]
     sea = lanes.mode[lane] == "sea"
-    p_extra = _sigmoid(-3.3 + 0.5 * u + 1.0 * front + 0.4 * (risk >= 0.9))
+    p_extra = _sigmoid(-3.4 + 1.4 * v + 0.3 * (risk >= 0.9))
     extra = sea & (rng.random(n) < p_extra)
     port_index = {p[0]: i for i, p in enumerate(ref.PORTS)}
     hubs = np.array([port_index[h] for h in ref.HUB_PORTS])
@@ -497,10 +708,7 @@ def _route_legs(
     valid = np.arange(legs_max)[None, :] < (length - 1)[:, None]
     dist = distance[np.where(valid, origin_port, 0), np.where(valid, dest_port, 0)]
     duration = dist / speed[:, None] * rng.uniform(0.95, 1.25, (n, legs_max)) + 0.3
-    dwell = (
-        rng.lognormal(np.log(2.0), 0.5, (n, legs_max))
-        * np.exp(0.25 * u + 0.5 * risky_importer)[:, None]
-    )
+    dwell = rng.lognormal(np.log(2.0), 0.5, (n, legs_max)) * np.exp(0.7 * v)[:, None]
     pre_arrival = rng.random(n) < 0.2
     final_arrival = t_sec / DAY_S + np.where(
         pre_arrival, rng.uniform(0, 2, n), -rng.uniform(0, 3, n)
@@ -513,9 +721,7 @@ def _route_legs(
         arrived[:, j] = np.where(j == last_leg, final_arrival, following)
         departed[:, j] = arrived[:, j] - duration[:, j]
 
-    p_gap = _sigmoid(
-        -2.6 + 0.5 * u[:, None] + 0.9 * risky_importer[:, None] + 0.4 * (risk >= 0.9)[:, None]
-    )
+    p_gap = _sigmoid(-3.0 + 1.3 * v[:, None] + 0.2 * (risk >= 0.9)[:, None])
     gap = rng.random((n, legs_max)) < p_gap
     gap_hours = np.where(gap, np.round(rng.lognormal(np.log(8.0), 0.8, (n, legs_max)), 1), 0.0)
     week = (t_sec // (7 * DAY_S)).astype(np.int64)
@@ -539,32 +745,38 @@ def _route_legs(
     )
 
 
-# flag-type probabilities (order of reference.FLAG_TYPES) for risky, evader and other entities
+# flag-type probabilities (order of reference.FLAG_TYPES) by flag profile
 _FLAG_MIX = {
-    "risky": np.array([0.30, 0.10, 0.20, 0.10, 0.15, 0.05, 0.10]),
+    "front": np.array([0.30, 0.10, 0.20, 0.10, 0.15, 0.05, 0.10]),
+    "cash": np.array([0.25, 0.45, 0.10, 0.05, 0.10, 0.05, 0.00]),
     "evader": np.array([0.15, 0.20, 0.10, 0.05, 0.05, 0.45, 0.00]),
     "other": np.array([0.20, 0.20, 0.10, 0.30, 0.10, 0.10, 0.00]),
 }
-_IMPORTER_FLAG_RATE = np.array([0.8, 0.12, 1.0, 3.0, 15.0])  # per year, by importer kind
-_EXPORTER_FLAG_RATE = (0.1, 2.0)  # regular, risky
+# flags per year by importer kind (major, regular, cash, newcomer, evader, front): most fall
+# on legitimate cash-intensive traders; fronts a few times more often than regular traders
+_IMPORTER_FLAG_RATE = np.array([1.0, 0.25, 5.0, 0.4, 1.2, 1.2])
+_FRONT_FLAG_LAG_DAYS = 240.0  # a front's flags keep coming this long after its last load
+_EXPORTER_FLAG_RATE = (0.1, 0.6)  # regular, risky
 
 
 def _financial_flags(
     rng: np.random.Generator, actors: ent.Actors, *, days: int, base: np.datetime64
 ) -> pd.DataFrame:
-    """Flags per entity as Poisson events: dense on risky entities, present on others too."""
+    """Flags per entity as Poisson events over its active years (see ``docs/world.md``).
+
+    A front's flags are spread from its start to ``_FRONT_FLAG_LAG_DAYS`` after its end, so
+    many arrive after the shipments they concern (intelligence lags the trade).
+    """
     kind = actors.importer_kind
-    lo = np.where(
-        kind == ent.FRONT, actors.importer_start - 30, np.maximum(actors.importer_start, -365)
-    )
-    hi = np.where(
-        kind == ent.FRONT, actors.importer_end + 10, np.minimum(actors.importer_end, days)
-    )
+    front = kind == ent.FRONT
+    lo = np.where(front, actors.importer_start, np.maximum(actors.importer_start, -365))
+    hi = np.where(front, actors.importer_end + _FRONT_FLAG_LAG_DAYS, actors.importer_end)
+    lo = np.maximum(lo, -365)
     hi = np.minimum(hi, days)
     lo = np.minimum(lo, hi)
     rate = _IMPORTER_FLAG_RATE[kind]
-    group = np.where(
-        np.isin(kind, ent.RISKY_KINDS), "risky", np.where(kind == ent.EVADER, "evader", "other")
+    group = np.select(
+        [front, kind == ent.CASH, kind == ent.EVADER], ["front", "cash", "evader"], "other"
     )
     n_exp = actors.exporter_ids.size
     ids = np.concatenate([actors.importer_ids, actors.exporter_ids])
@@ -573,7 +785,7 @@ def _financial_flags(
     rate = np.concatenate(
         [rate, np.where(actors.exporter_risky, _EXPORTER_FLAG_RATE[1], _EXPORTER_FLAG_RATE[0])]
     )
-    group = np.concatenate([group, np.where(actors.exporter_risky, "risky", "other")])
+    group = np.concatenate([group, np.where(actors.exporter_risky, "front", "other")])
     counts = rng.poisson(rate * (hi - lo) / 365.0)
     owner = np.repeat(np.arange(ids.size), counts)
     m = owner.size

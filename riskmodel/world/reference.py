@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from features.financial import FLAG_TYPES as _FEATURE_FLAG_TYPES
 
 # locode, name, country, lat, lon
@@ -298,6 +300,26 @@ PRODUCTS: tuple[Product, ...] = (
         0.0,
         ("precursor", "methamphetamine"),
     ),
+    Product(
+        "29153900",
+        ("esters of acetic acid", "acetate esters", "solvent esters"),
+        "kg",
+        1.0,
+        (2.0, 9.0),
+        (50, 6000),
+        0.055,
+        ("precursor", "methamphetamine"),
+    ),
+    Product(
+        "29221990",
+        ("amino-alcohols", "amino alcohol derivatives", "ethanolamine compounds"),
+        "kg",
+        1.0,
+        (8.0, 40.0),
+        (10, 2500),
+        0.065,
+        ("precursor", "fentanyl"),
+    ),
     # ordinary trade
     Product(
         "61091000",
@@ -458,6 +480,8 @@ _AMIDE = "29242990"
 _HETERO_O = "29329990"
 _HETERO_N = "29333999"
 _EPHEDRINE = "29394100"
+_ESTER = "29153900"
+_AMINO = "29221990"
 _TSHIRT = "61091000"
 _LAPTOP = "84713000"
 _PHONE = "85171300"
@@ -526,7 +550,26 @@ LANES: tuple[Lane, ...] = (
     Lane(
         "CN", ("CNYTN", "MXLZC", "USLAX"), "sea", (_HETERO_N, _AMIDE, _PARTS), "fentanyl", 1.5, 2.0
     ),
-    Lane("CN", ("CNCAN", "USNYC"), "post", (_HETERO_N, _AMIDE), "fentanyl", 1.3, 1.5),
+    Lane(
+        "CN",
+        ("CNCAN", "USNYC"),
+        "post",
+        (_HETERO_N, _AMIDE, _AMINO, _TSHIRT, _PHONE),
+        "fentanyl",
+        1.1,
+        3.0,
+    ),
+    # --- small parcels by post and air (e-commerce; synthetic drugs move here later) --------
+    Lane(
+        "CN",
+        ("CNCAN", "NLAMS"),
+        "post",
+        (_TSHIRT, _PHONE, _ESTER, _HETERO_N),
+        "precursor",
+        0.5,
+        4.0,
+    ),
+    Lane("HK", ("HKHKG", "NLAMS"), "air", (_PHONE, _LAPTOP, _AMINO), "precursor", 0.3, 3.0),
     Lane("IN", ("INNSA", "CAVAN"), "sea", (_AMIDE, _HETERO_N, _PHARMA), "fentanyl", 1.0, 1.5),
     # --- corridors that traffickers move to after the crackdown (drift) -----------------
     Lane("EC", ("ECGYE", "DOCAU", "DEHAM"), "sea", (_BANANA, _FRUIT), "cocaine", 0.2, 1.5),
@@ -543,7 +586,15 @@ LANES: tuple[Lane, ...] = (
     ),
     Lane("CN", ("CNNGB", "NLRTM"), "sea", (_TSHIRT, _FURNITURE, _TYRES), "cannabis", 0.0, 8.0),
     Lane("CN", ("CNYTN", "USLAX"), "sea", (_PHONE, _LAPTOP, _FURNITURE), "cannabis", 0.0, 10.0),
-    Lane("CN", ("CNSHA", "SGSIN", "ITGOA"), "sea", (_TSHIRT, _AUTO, _PE), "cannabis", 0.0, 4.0),
+    Lane(
+        "CN",
+        ("CNSHA", "SGSIN", "ITGOA"),
+        "sea",
+        (_TSHIRT, _AUTO, _PE, _ESTER),
+        "cannabis",
+        0.0,
+        4.0,
+    ),
     Lane("HK", ("HKHKG", "GBFXT"), "sea", (_PHONE, _LAPTOP), "cannabis", 0.0, 4.0),
     Lane("KR", ("KRPUS", "USLAX"), "sea", (_AUTO, _PHONE, _TYRES), "cannabis", 0.0, 5.0),
     Lane("KR", ("KRPUS", "DEHAM"), "sea", (_AUTO, _STEEL), "cannabis", 0.0, 3.0),
@@ -551,7 +602,7 @@ LANES: tuple[Lane, ...] = (
         "VN", ("VNSGN", "SGSIN", "NLRTM"), "sea", (_FURNITURE, _TSHIRT, _RICE), "cannabis", 0.0, 4.0
     ),
     Lane("VN", ("VNSGN", "USHOU"), "sea", (_FURNITURE, _TSHIRT), "cannabis", 0.0, 3.0),
-    Lane("IN", ("INNSA", "FRLEH"), "sea", (_TSHIRT, _RICE, _STEEL), "cannabis", 0.0, 3.0),
+    Lane("IN", ("INNSA", "FRLEH"), "sea", (_TSHIRT, _RICE, _AMINO), "cannabis", 0.0, 3.0),
     Lane("MY", ("MYPKG", "ESVLC"), "sea", (_PE, _FURNITURE, _TYRES), "cannabis", 0.0, 2.5),
     Lane("TH", ("THLCH", "USNYC"), "sea", (_RICE, _AUTO, _FRUIT), "cannabis", 0.0, 2.5),
     Lane("US", ("USHOU", "BEANR"), "sea", (_PE, _PHARMA, _AUTO), "cannabis", 0.0, 5.0),
@@ -568,10 +619,61 @@ LANES: tuple[Lane, ...] = (
     Lane("IT", ("ITGOA", "USNYC"), "sea", (_PHARMA, _GEARS, _FURNITURE), "cannabis", 0.0, 3.0),
 )
 
-# Drift: after a crackdown at Rotterdam, the Andean cocaine that went there moves to Hamburg.
-SHIFT_FROM: tuple[str, ...] = ("EC:ECGYE>NLRTM", "CO:COBUN>PAMIT>NLRTM")
-SHIFT_TO: tuple[str, ...] = ("EC:ECGYE>DOCAU>DEHAM", "CO:COBUN>PAMIT>DEHAM")
-SHIFT_PORT: str = "NLRTM"
+
+# Displacement: after a crackdown or a run of seizures, traffickers move lanes, ports and
+# modus operandi within weeks. Each event sets new corridor risks (logit units) from its day.
+@dataclass(frozen=True)
+class Displacement:
+    """A displacement event: what happened, and the corridors whose risk it changes."""
+
+    event: str
+    risk: tuple[tuple[str, float], ...]  # corridor id -> risk from the event on
+
+
+DISPLACEMENTS: tuple[Displacement, ...] = (
+    Displacement(
+        "crackdown at Rotterdam: Andean cocaine moves to Hamburg via the Caribbean",
+        (
+            ("EC:ECGYE>NLRTM", 0.4),
+            ("CO:COBUN>PAMIT>NLRTM", 0.4),
+            ("EC:ECGYE>DOCAU>DEHAM", 1.5),
+            ("CO:COBUN>PAMIT>DEHAM", 1.4),
+        ),
+    ),
+    Displacement(
+        "record seizures at Antwerp and Hamburg: cocaine moves to Brazilian, West African and"
+        " Pacific routes; precursors leave sea freight for postal and air parcels",
+        (
+            ("EC:ECGYE>PAMIT>BEANR", 0.4),
+            ("CO:COCTG>JMKIN>BEANR", 0.4),
+            ("EC:ECGYE>DOCAU>DEHAM", 0.4),
+            ("CO:COBUN>PAMIT>DEHAM", 0.4),
+            ("PE:PECLL>PAMIT>ESVLC", 0.5),
+            ("BR:BRSSZ>DEHAM", 1.7),
+            ("TG:TGLFW>ESVLC", 1.6),
+            ("CL:CLSAI>PAMIT>USHOU", 1.5),
+            ("ZA:ZADUR>FRLEH", 1.4),
+            ("CN:CNSHA>NLRTM", 0.4),
+            ("CN:CNNGB>SGSIN>BEANR", 0.4),
+            ("CN:CNCAN>NLAMS", 1.7),
+            ("HK:HKHKG>NLAMS", 1.5),
+        ),
+    ),
+)
+
+
+def lane_risk_table() -> np.ndarray:
+    """Corridor risk per lane (rows, order of ``LANES``) and period (columns: before the
+    first displacement, between, after the second)."""
+    ids = [lane.corridor_id for lane in LANES]
+    table = np.empty((len(LANES), len(DISPLACEMENTS) + 1))
+    table[:, 0] = [lane.risk for lane in LANES]
+    for k, event in enumerate(DISPLACEMENTS, start=1):
+        table[:, k] = table[:, k - 1]
+        for corridor, risk in event.risk:
+            table[ids.index(corridor), k] = risk
+    return table
+
 
 # Median seized quantity (kg) per drug type; seizures are log-normal around it.
 SEIZED_KG_MEDIAN: dict[str, float] = {

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 N_DECLARATIONS = 1_000_000
-MAX_SECONDS = 120.0
+MAX_SECONDS = 60.0  # issue 8: 1M declarations under a minute
 MAX_PEAK_GB = 4.0
 
 

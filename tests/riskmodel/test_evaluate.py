@@ -14,6 +14,7 @@ from riskmodel.evaluate import (
     precision_at,
     recall_at,
     seized_kg_share_at,
+    simple_rule_scores,
     top_share,
     truth_metrics,
     truth_precision_at,
@@ -211,3 +212,56 @@ def test_printed_tables_say_what_their_figures_rest_on() -> None:
         "oracle ratios on 35,253 declarations with a truth"
     )
     assert rests_on(metrics, prefix="valid_") is None
+
+
+def _rule_table(seed: int) -> tuple[pd.DataFrame, TimeSplit]:
+    """400 days, one row a day; seizures follow high ``a`` and low ``b`` (``c`` is noise)."""
+    rng = np.random.default_rng(seed)
+    n = 400
+    a, b, c = rng.random(n), rng.random(n), rng.random(n)
+    declared = pd.Timestamp("2024-01-01") + pd.to_timedelta(np.arange(n), unit="D")
+    table = pd.DataFrame(
+        {
+            "declaration_id": [f"D{i:04d}" for i in range(n)],
+            "declared_at": declared,
+            "inspected_at": declared + pd.Timedelta(days=1),
+            "inspected": pd.array(np.ones(n, dtype=bool), dtype="boolean"),
+            "seized": pd.array((a - b) > 0.45, dtype="boolean"),
+            "a": a,
+            "b": b,
+            "c": c,
+        }
+    )
+    split = TimeSplit(
+        valid_start=pd.Timestamp("2024-07-01"),
+        test_start=pd.Timestamp("2024-10-01"),
+        label_delay=pd.Timedelta(days=2),
+    )
+    return table, split
+
+
+def test_simple_rule_is_chosen_on_validation_labels_only() -> None:
+    table, split = _rule_table(0)
+    rows = np.ones(len(table), dtype=bool)
+    scored = simple_rule_scores(table, split, rows, features=["a", "b", "c"])
+    assert scored is not None
+    score, rule = scored
+    assert rule in {"+a + -b", "-b + +a"}
+    # the rule ranks the validation seizures first
+    valid = split.valid_mask(table)
+    y = table.loc[valid, "seized"].to_numpy(dtype=bool)
+    assert score[valid][y].min() > np.median(score[valid][~y])
+    # test-period outcomes play no part in the choice
+    flipped = table.copy()
+    test = split.period_mask(table, "test")
+    flipped.loc[test, "seized"] = ~flipped.loc[test, "seized"].to_numpy(dtype=bool)
+    again = simple_rule_scores(flipped, split, rows, features=["a", "b", "c"])
+    assert again is not None and again[1] == rule
+    np.testing.assert_array_equal(again[0], score)
+
+
+def test_simple_rule_needs_validation_positives_and_negatives() -> None:
+    table, split = _rule_table(1)
+    table["seized"] = pd.array(np.zeros(len(table), dtype=bool), dtype="boolean")
+    rows = np.ones(len(table), dtype=bool)
+    assert simple_rule_scores(table, split, rows, features=["a", "b"]) is None

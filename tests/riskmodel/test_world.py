@@ -13,6 +13,7 @@ import pytest
 from riskmodel.errors import UsageError
 from riskmodel.rules import load_rules
 from riskmodel.world import World, foreign_layout, generate_world, write_foreign_layout, write_world
+from riskmodel.world.generate import MO_SHARE, MODUS_OPERANDI, NEIGHBOUR_CODES
 from riskmodel.world.write import FOREIGN_COLUMNS, SOURCE_FILES
 
 LOCODE = re.compile(r"^[A-Z]{2}[A-Z2-9]{3}$")
@@ -50,7 +51,7 @@ def test_truth_appears_only_under_truth(seeded_world_dir: Path, seeded_world: Wo
     rules_text = (seeded_world_dir / "rules.toml").read_text(encoding="utf-8")
     assert "p_seizure" not in rules_text
     truth = pd.read_parquet(seeded_world_dir / "truth" / "truth.parquet")
-    assert list(truth.columns) == ["declaration_id", "p_seizure", "seized_truth"]
+    assert list(truth.columns) == ["declaration_id", "p_seizure", "seized_truth", "modus_operandi"]
     assert (truth["declaration_id"] == seeded_world.declarations["declaration_id"]).all()
 
 
@@ -119,18 +120,119 @@ def test_label_delay_within_bounds(seeded_world: World) -> None:
     assert delay.std() > 1.0
 
 
-def test_front_companies_are_short_lived(seeded_world: World) -> None:
+def _kind(world: World) -> pd.Series:
+    kinds = world.actors.set_index("entity_id")["kind"]
+    return world.declarations["importer_id"].map(kinds)
+
+
+def test_every_modus_operandi_is_present_with_its_stated_share(seeded_world: World) -> None:
+    truth = seeded_world.truth
+    p = truth["p_seizure"].to_numpy()
+    p_share = pd.Series(p).groupby(truth["modus_operandi"].to_numpy()).sum() / p.sum()
+    assert set(p_share.index) == set(MODUS_OPERANDI)
+    for mo, target in MO_SHARE.items():
+        assert abs(p_share[mo] - target) < 0.05, mo
+    recorded = seeded_world.params["modus_operandi"]
+    assert set(recorded) == set(MODUS_OPERANDI)
+    assert recorded["rip_on"]["share_of_seizures"] >= 0.15
+    assert sum(v["declarations"] for v in recorded.values()) == len(truth)
+
+
+def test_rip_on_loads_ride_on_legitimate_importers_and_exposed_voyages(
+    seeded_world: World,
+) -> None:
+    d, truth = seeded_world.declarations, seeded_world.truth
+    rip = (truth["modus_operandi"] == "rip_on").to_numpy()
+    assert rip.sum() > 50
+    assert not _kind(seeded_world)[rip].isin(["front"]).any()
+    assert (d.loc[rip, "transport_mode"] == "sea").all()
+    # spread: no single entry port or HS code holds most of the rip-on risk
+    p = truth["p_seizure"].to_numpy()
+    by_port = pd.Series(p[rip]).groupby(d.loc[rip, "port_of_entry"].to_numpy()).sum()
+    by_hs = pd.Series(p[rip]).groupby(d.loc[rip, "hs_code"].to_numpy()).sum()
+    assert by_port.max() / by_port.sum() < 0.5 and by_hs.max() / by_hs.sum() < 0.5
+    # the voyage leaves its trace: riskier rip-on loads have more AIS gaps and hubs
+    legs = seeded_world.route_legs
+    per = legs.groupby("declaration_id").agg(
+        gap=("ais_gap_hours", lambda s: float((s > 0).any())), n=("leg_seq", "size")
+    )
+    rows = per.reindex(d.loc[rip, "declaration_id"])
+    high = p[rip] >= np.quantile(p[rip], 0.8)
+    assert rows["gap"].to_numpy()[high].mean() > rows["gap"].to_numpy()[~high].mean()
+
+
+def test_fronts_include_sleepers_and_old_shells_and_legit_newcomers_are_common(
+    seeded_world: World,
+) -> None:
+    d, truth = seeded_world.declarations, seeded_world.truth
+    kind = _kind(seeded_world)
+    first = d.groupby("importer_id")["declared_at"].transform("min")
+    age_days = (d["declared_at"] - first).dt.total_seconds() / 86_400
+    front_load = (truth["modus_operandi"] == "front").to_numpy()
+    assert front_load.sum() > 20
+    # some front loads come after months of clean trading (sleepers)
+    assert (age_days[front_load] > 90).mean() > 0.1
+    # a front's clean phase carries no front risk: its first declarations are clean
+    front_rows = (kind == "front").to_numpy()
+    assert truth.loc[front_rows & (age_days < 1).to_numpy(), "modus_operandi"].ne("front").any()
+    # young importers are mostly legitimate newcomers, not fronts
+    young = (age_days < 90).to_numpy() & kind.isin(["newcomer", "front"]).to_numpy()
+    assert (kind[young] == "newcomer").mean() > 0.5
+    assert seeded_world.params["entities"]["sleeper_fronts"] >= 1
+
+
+def test_hijacked_loads_change_the_importers_usual_trade(seeded_world: World) -> None:
+    d, truth = seeded_world.declarations, seeded_world.truth
+    hij = (truth["modus_operandi"] == "hijacked").to_numpy()
+    assert hij.sum() >= 5
+    assert _kind(seeded_world)[hij].isin(["major", "regular", "cash", "evader"]).all()
+    usual = d.loc[~hij].groupby("importer_id")["origin_country"].agg(lambda s: s.mode().iloc[0])
+    changed = (
+        d.loc[hij, "origin_country"].to_numpy()
+        != usual.reindex(d.loc[hij, "importer_id"]).to_numpy()
+    )
+    assert changed.mean() > 0.5
+
+
+def test_precursors_sit_in_chemical_codes_and_small_parcels(seeded_world: World) -> None:
+    d, truth = seeded_world.declarations, seeded_world.truth
+    pre = (truth["modus_operandi"] == "precursor").to_numpy()
+    assert pre.sum() > 20
+    assert d.loc[pre, "hs_code"].str.startswith("29").all()
+    assert d.loc[pre, "hs_code"].isin(NEIGHBOUR_CODES).any()
+    assert d.loc[pre, "transport_mode"].isin(["post", "air"]).any()
+    # legitimate chemical trade is common: most chapter-29 declarations are not loads
+    chem = d["hs_code"].str.startswith("29").to_numpy()
+    assert truth.loc[chem, "p_seizure"].median() < 0.1
+
+
+def test_complicit_brokers_have_a_mostly_legitimate_book(seeded_world: World) -> None:
+    d, truth = seeded_world.declarations, seeded_world.truth
     kinds = seeded_world.actors.set_index("entity_id")["kind"]
+    complicit = d["declarant_id"].map(kinds).eq("complicit").to_numpy()
+    assert complicit.any()
+    client_kind = _kind(seeded_world)[complicit]
+    assert client_kind.isin(["major", "regular", "cash", "newcomer", "evader"]).mean() > 0.6
+    assert (truth.loc[complicit, "modus_operandi"] == "insider").any()
+
+
+def test_financial_flags_are_noisy(seeded_world: World) -> None:
+    flags = seeded_world.financial_flags
+    kinds = seeded_world.actors.set_index("entity_id")["kind"]
+    flagged_kind = flags["entity_id"].map(kinds)
+    importers = flagged_kind.isin(["major", "regular", "cash", "newcomer", "evader", "front"])
+    # most importer flags fall on legitimate traders
+    assert (flagged_kind[importers] != "front").mean() > 0.7
+    # a front is flagged a few times more often than a regular trader, not a hundred
+    n = seeded_world.actors.loc[seeded_world.actors["role"] == "importer", "kind"].value_counts()
+    per = flagged_kind[importers].value_counts() / n
+    assert 1.5 < per["front"] / per["regular"] < 20
+    # many of a front's flags arrive after its last declaration
     d = seeded_world.declarations
-    span = d.groupby("importer_id")["declared_at"].agg(lambda s: s.max() - s.min())
-    span_days = span.dt.total_seconds() / 86_400
-    kind = kinds.reindex(span_days.index)
-    front = span_days[kind == "front"]
-    legit = span_days[kind.isin(["major", "regular"])]
-    assert len(front) >= 5
-    assert front.median() < 120 < 365 < legit.median()
-    first_seen = d.groupby("importer_id")["declared_at"].min()
-    assert first_seen[kind == "front"].median() > first_seen[kind == "regular"].median()
+    last = d.groupby("importer_id")["declared_at"].max()
+    front_flags = flags[(flagged_kind == "front").to_numpy()]
+    late = front_flags["flagged_at"].to_numpy() > last.reindex(front_flags["entity_id"]).to_numpy()
+    assert late.mean() > 0.2
 
 
 def _planned_corridor(d: pd.DataFrame) -> pd.Series:
@@ -143,33 +245,47 @@ def _endpoints(corridor_id: str) -> str:
     return f"{origin}:{ports[0]}>{ports[-1]}"
 
 
-def test_drift_moves_trafficking_as_world_json_says(seeded_world_dir: Path) -> None:
+def test_displacements_move_risk_as_world_json_says(seeded_world_dir: Path) -> None:
     world = json.loads((seeded_world_dir / "truth" / "world.json").read_text(encoding="utf-8"))
-    drift = world["drift"]
+    events = world["displacements"]
+    assert len(events) == 2
     d = pd.read_parquet(seeded_world_dir / "declarations.parquet")
     p = pd.read_parquet(seeded_world_dir / "truth" / "truth.parquet")["p_seizure"]
     corridor = _planned_corridor(d)
-    after = d["declared_at"] >= pd.Timestamp(drift["date"])
-    assert 0.3 < after.mean() < 0.7
+    dates = [pd.Timestamp(e["date"]) for e in events]
+    end = d["declared_at"].max()
+    assert dates[0] < dates[1] and end - pd.Timedelta(days=120) < dates[1] < end
+    for k, event in enumerate(events):
+        lo = dates[k - 1] if k else d["declared_at"].min()
+        hi = dates[k + 1] if k + 1 < len(events) else end
+        before = (d["declared_at"] >= lo) & (d["declared_at"] < dates[k])
+        after = (d["declared_at"] >= dates[k]) & (d["declared_at"] <= hi)
 
-    def share(corridors: list[str], period: pd.Series) -> float:
-        on = corridor.isin([_endpoints(c) for c in corridors])
-        return float(p[on & period].sum() / p[period].sum())
+        def share(corridors: list[str], period: pd.Series) -> float:
+            on = corridor.isin([_endpoints(c) for c in corridors])
+            return float(p[on & period].sum() / p[period].sum())
 
-    old_before, old_after = (
-        share(drift["from_corridors"], ~after),
-        share(drift["from_corridors"], after),
-    )
-    new_before, new_after = (
-        share(drift["to_corridors"], ~after),
-        share(drift["to_corridors"], after),
-    )
-    assert old_after < 0.5 * old_before
-    assert new_after > 2 * new_before
-    assert (
-        drift["from_share_of_trafficking_before_after"][0]
-        > drift["from_share_of_trafficking_before_after"][1]
-    )
+        gain = event["gaining_corridors"]
+        lose = event["losing_corridors"]
+        assert share(gain, after) > 1.5 * share(gain, before), event["event"]
+        assert share(lose, after) < 0.7 * share(lose, before), event["event"]
+
+
+def test_truth_never_changes_a_feature(seeded_world_dir: Path, tmp_path: Path) -> None:
+    """Features are identical whether or not truth/ exists beside the sources."""
+    import shutil
+
+    from features.io import read_sources
+    from features.table import build_table
+
+    bare = tmp_path / "bare"
+    shutil.copytree(seeded_world_dir, bare, ignore=shutil.ignore_patterns("truth"))
+    assert not (bare / "truth").exists()
+    with_truth = build_table(read_sources(seeded_world_dir).sources)
+    without = build_table(read_sources(bare).sources)
+    pd.testing.assert_frame_equal(with_truth, without)
+    truth_columns = {"p_seizure", "seized_truth", "modus_operandi"}
+    assert not truth_columns & set(with_truth.columns)
 
 
 def test_ports_are_real_locodes_covering_every_reference(seeded_world: World) -> None:
@@ -202,7 +318,7 @@ def test_legs_chain_from_loading_to_entry_port(seeded_world: World) -> None:
 
 
 def test_no_single_observable_explains_the_risk(seeded_world: World) -> None:
-    """Risk is spread over actors and corridors: no importer kind or corridor holds most of it."""
+    """Risk is spread over actors and origins: no importer kind or origin holds most of it."""
     p = seeded_world.truth["p_seizure"]
     d = seeded_world.declarations
     kind = d["importer_id"].map(seeded_world.actors.set_index("entity_id")["kind"])
@@ -210,7 +326,7 @@ def test_no_single_observable_explains_the_risk(seeded_world: World) -> None:
     by_origin = p.groupby(d["origin_country"]).sum() / p.sum()
     assert by_kind.max() < 0.6
     assert by_origin.max() < 0.5
-    assert by_kind.get("major", 0.0) < 0.05
+    assert by_kind.get("front", 0.0) < 0.4
 
 
 def test_rules_file_is_the_rule_set_that_chose_inspections(
