@@ -234,7 +234,9 @@ def assign_channels(
     selected[top] = "model"
     if explore:
         rest = np.flatnonzero(channel != "red")
-        drawn = np.random.default_rng(seed).choice(rest, size=min(explore, len(rest)), replace=False)
+        drawn = np.random.default_rng(seed).choice(
+            rest, size=min(explore, len(rest)), replace=False
+        )
         channel[drawn] = "red"
         selected[drawn] = "exploration"
     not_red = order[channel[order] != "red"]

@@ -65,9 +65,7 @@ def contributions(model: RiskModel, feature_frame: pd.DataFrame) -> Contribution
         )
     values = pd.DataFrame(raw[:, :-1], columns=names, index=matrix.index)
     base = raw[:, -1]
-    return Contributions(
-        base_value=float(base[0]), values=values, raw_margin=raw.sum(axis=1)
-    )
+    return Contributions(base_value=float(base[0]), values=values, raw_margin=raw.sum(axis=1))
 
 
 def _empty_row(frame: pd.DataFrame, names: list[str], categorical: list[str]) -> pd.DataFrame:
@@ -93,9 +91,7 @@ def format_value(value: Any) -> str | None:
     return str(value)
 
 
-def top_reasons(
-    contrib: Contributions, feature_frame: pd.DataFrame, *, k: int
-) -> pd.DataFrame:
+def top_reasons(contrib: Contributions, feature_frame: pd.DataFrame, *, k: int) -> pd.DataFrame:
     """The ``k`` largest positive-or-negative contributions per row, by absolute size.
 
     Returns a frame on ``feature_frame``'s index with, for i in 1..k, ``reason_{i}_feature``,
