@@ -215,10 +215,9 @@ def _chunks(path: Path, file: str, wanted: set[str], chunk_rows: int) -> Iterato
         return
     if suffix != ".csv":
         raise ContractError(f"{file}: unsupported file type {suffix!r}; expected .csv or .parquet")
-    from features.io import _check_utf8, _csv_header
+    from features.io import _csv_header
 
-    _check_utf8(path, file)
-    header = _csv_header(path, file)
+    header = _csv_header(path, file)  # UTF-8 was checked by _columns_of; Arrow re-checks
     invalid: list[Any] = []
 
     def on_invalid(row: Any) -> str:
@@ -362,10 +361,11 @@ def _columns_of(path: Path, file: str, mapping: Mapping | None) -> list[str]:
                 f"{file}: cannot be read as Parquet (truncated or corrupt?): {err}"
             ) from err
     else:
-        from features.io import _csv_header
+        from features.io import _check_utf8, _csv_header
 
         if not path.is_file() or path.stat().st_size == 0:
             raise ContractError(f"{file}: empty file (0 bytes)")
+        _check_utf8(path, file)
         names = _csv_header(path, file)
     if mapping is None:
         return names
@@ -460,6 +460,7 @@ def score_batch(
     (exit 4) for a model the input or the code cannot feed, :class:`UsageError` (exit 2) for
     bad options; nothing is written in OUT in every such case.
     """
+    from features.contracts import required_columns
     from features.io import find_source, read_source
 
     options = options or ScoreOptions()
@@ -489,7 +490,14 @@ def score_batch(
         if progress is not None:
             progress(message)
 
-    check_model(model, _columns_of(path, file, mapping), file=file)
+    input_columns = _columns_of(path, file, mapping)
+    missing = [c for c in required_columns("declarations") if c not in input_columns]
+    if missing:  # a contract fault (3) before any model fault (4)
+        raise ContractError(
+            f"{file}: missing required column(s) {', '.join(repr(c) for c in missing)} "
+            f"(the file has: {', '.join(input_columns)})"
+        )
+    check_model(model, input_columns, file=file)
     pipeline = model.pipeline
     state = pipeline.state_
     names = model.feature_names

@@ -132,9 +132,9 @@ class DriftMeter:
                 text = features[name].astype("str")
                 levels = list(ref["levels"])
                 missing = text.isna()
-                coded = pd.Categorical(text[~missing], categories=levels)
-                known = np.bincount(coded.codes[coded.codes >= 0], minlength=len(levels))
-                other = int((coded.codes < 0).sum())
+                codes = pd.Index(levels).get_indexer(text[~missing].astype(object))
+                known = np.bincount(codes[codes >= 0], minlength=len(levels))
+                other = int((codes < 0).sum())
                 counts = np.append(known, [other, int(missing.sum())]).astype(float)
             self.counts_[name] = self.counts_.get(name, 0) + counts
 
