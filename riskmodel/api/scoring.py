@@ -17,6 +17,7 @@ def score(
     *,
     out: Path | str,
     mapping: Path | str | None = None,
+    history: Path | str | None = None,
     budget: float = 0.05,
     yellow_budget: float = 0.10,
     exploration: float = 0.10,
@@ -34,8 +35,11 @@ def score(
 
     MODEL: ``models:/name@alias``, ``models:/name/N``, ``runs:/<id>/model`` or a local model
     folder. DATA is read through ``mapping``, else through the mapping the model was trained
-    with. Exit-code errors: :class:`~riskmodel.errors.ContractError` (3) for a broken input
-    file, :class:`~riskmodel.errors.ModelError` (4) for a model that cannot be loaded or fed,
+    with. ``history``: a DATA folder of newer facts (declarations, labels, flags, legs) that
+    refresh the model's feature state before scoring (:meth:`FeaturePipeline.refresh`); any
+    row problem in it stops the run (exit 3). Exit-code errors:
+    :class:`~riskmodel.errors.ContractError` (3) for a broken input file,
+    :class:`~riskmodel.errors.ModelError` (4) for a model that cannot be loaded or fed,
     :class:`~riskmodel.errors.UsageError` (2) for bad options; nothing is written then.
     """
     from features.mapping import load_mapping, parse_mapping
@@ -68,6 +72,22 @@ def score(
         )
     else:
         mapping_obj = None
+    if history is not None:
+        import dataclasses
+
+        from riskmodel.api._common import read_data
+
+        say(progress, f"refreshing the feature state from {history}")
+        loaded = read_data(
+            Path(history),
+            None if mapping is None else Path(mapping),
+            require_labels=False,
+            model_mapping=risk_model.meta.get("mapping"),
+        )
+        loaded.raise_on_problems()
+        risk_model = dataclasses.replace(
+            risk_model, pipeline=risk_model.pipeline.refresh(loaded.sources)
+        )
     return score_batch(
         risk_model,
         Path(data),
@@ -81,4 +101,5 @@ def score(
         mapping=mapping_obj,
         options=options,
         progress=progress,
+        history=None if history is None else Path(history),
     )

@@ -2,8 +2,8 @@
 
 The only package that imports typer. ``_app`` holds the app, the shared options and the one
 place a domain error becomes its exit code; each command group is one module (``data``:
-sample, validate, features; ``training``: train, evaluate, tune, promote; ``scoring``: score; ``demo``). Heavy
-libraries are imported inside the commands that need them.
+sample, validate, features; ``training``: train, evaluate, tune, promote; ``scoring``: score;
+``demo``). Heavy libraries are imported inside the commands that need them.
 """
 
 from __future__ import annotations

@@ -18,6 +18,12 @@ def score(
         Path, typer.Option("--out", file_okay=False, help="output folder (written atomically)")
     ],
     mapping: MappingOpt = None,
+    history: Annotated[
+        Path | None,
+        typer.Option(
+            exists=True, file_okay=False, help="DATA folder of newer facts refreshing the history"
+        ),
+    ] = None,
     budget: Annotated[
         float, typer.Option(min=0.0, max=1.0, help="share of the batch sent red")
     ] = 0.05,
@@ -57,6 +63,7 @@ def score(
             data,
             out=out_dir,
             mapping=mapping,
+            history=history,
             budget=budget,
             yellow_budget=yellow_budget,
             exploration=exploration,
