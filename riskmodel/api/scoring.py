@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
+import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+import pandas as pd
 
 from riskmodel.api._common import Progress, say
 
@@ -73,8 +77,6 @@ def score(
     else:
         mapping_obj = None
     if history is not None:
-        import dataclasses
-
         from riskmodel.api._common import read_data
 
         say(progress, f"refreshing the feature state from {history}")
@@ -103,3 +105,78 @@ def score(
         progress=progress,
         history=None if history is None else Path(history),
     )
+
+
+def score_period(
+    model: str,
+    data: Path | str,
+    *,
+    start: pd.Timestamp | str,
+    out: Path | str,
+    tracking_uri: str | None = None,
+    progress: Progress | None = None,
+    **options: object,
+) -> ScoreResult:
+    """Score DATA's declarations from ``start`` on as the batch that would have arrived then.
+
+    For a model whose feature state already holds DATA (``riskmodel demo`` scores the
+    sample's test period): the model's feature state is refitted on DATA's facts known
+    before ``start`` (same feature parameters, so the same features), and the declarations
+    from ``start`` on, with their route legs, are scored by :func:`score` (``options`` are its
+    keyword options). The manifest's feature cutoff is ``start``.
+    """
+    from features.contracts import columns
+    from features.mapping import Mapping
+    from features.table import FeaturePipeline
+    from riskmodel.api._common import read_data
+    from riskmodel.api.training import _pipeline_params
+    from riskmodel.errors import UsageError
+    from riskmodel.scoring.batch import ModelInfo, ScoreOptions, score_batch
+    from riskmodel.tracking import describe_model, load_risk_model
+
+    start = pd.Timestamp(start)
+    say(progress, f"loading {model}")
+    described = describe_model(model, tracking_uri=tracking_uri)
+    risk_model = load_risk_model(model, tracking_uri=tracking_uri)
+    loaded = read_data(
+        Path(data), None, require_labels=False, model_mapping=risk_model.meta.get("mapping")
+    )
+    loaded.raise_on_problems()
+    sources = loaded.sources
+    pipeline = FeaturePipeline(**_pipeline_params(risk_model)).fit(sources, cutoff=start)
+    risk_model = dataclasses.replace(risk_model, pipeline=pipeline)
+    decl = sources.declarations
+    batch = decl[(decl["declared_at"] >= start).to_numpy(dtype=bool)].reset_index(drop=True)
+    if batch.empty:
+        raise UsageError(f"{data}: no declaration on or after {start}")
+    extras = (*sources.extra_categorical, *sources.extra_numeric)
+    mapping = None
+    if extras:  # the batch is written in the contract layout plus the extras, as served
+        mapping = Mapping(
+            columns={c: c for c in columns("declarations") if c in batch.columns},
+            extra_categorical=tuple(sources.extra_categorical),
+            extra_numeric=tuple(sources.extra_numeric),
+        )
+    with tempfile.TemporaryDirectory(prefix="riskmodel-period-") as tmp:
+        folder = Path(tmp)
+        batch.to_parquet(folder / "declarations.parquet", index=False)
+        if sources.route_legs is not None:
+            legs = sources.route_legs
+            mine = legs[legs["declaration_id"].isin(batch["declaration_id"]).to_numpy(dtype=bool)]
+            mine.to_parquet(folder / "route_legs.parquet", index=False)
+        if sources.ports is not None:
+            sources.ports.to_parquet(folder / "ports.parquet", index=False)
+        return score_batch(
+            risk_model,
+            folder,
+            Path(out),
+            source=ModelInfo(
+                uri=described.uri,
+                name=described.name,
+                version=described.version,
+                run_id=described.run_id,
+            ),
+            mapping=mapping,
+            options=ScoreOptions(**options),  # type: ignore[arg-type]
+            progress=progress,
+        )
