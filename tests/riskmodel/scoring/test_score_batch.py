@@ -332,3 +332,43 @@ def test_model_needing_absent_columns_is_refused(
     with pytest.raises(ModelError):
         api.score(str(tmp_path / "no-model"), scoring_setup.future_dir, out=out)
     assert not out.exists()
+
+
+def test_drift_reference_is_saved_with_the_model_as_json(scoring_setup) -> None:  # type: ignore[no-untyped-def]
+    document = json.loads((scoring_setup.model_dir / "drift_reference.json").read_text())
+    model = RiskModel.load(scoring_setup.model_dir)
+    assert model.drift_reference == document
+    assert set(document["features"]) == set(model.feature_names)
+    for name, entry in document["features"].items():
+        if entry["kind"] == "numeric":
+            assert len(entry["shares"]) == len(entry["edges"]) + 1, name
+            total = sum(entry["shares"]) + entry["missing"]
+        else:
+            total = sum(entry["levels"].values()) + entry["other"] + entry["missing"]
+        assert total == pytest.approx(1.0), name
+
+
+def test_history_refreshes_the_state_before_scoring(
+    scoring_setup, batch_writer, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    future = scoring_setup.future
+    half = len(future) // 2
+    history = batch_writer(tmp_path / "history", future.iloc[:half])
+    later = future.iloc[half:].reset_index(drop=True)
+    data = batch_writer(tmp_path / "later", later)
+    plain, refreshed = tmp_path / "plain", tmp_path / "refreshed"
+    api.score(str(scoring_setup.model_dir), data, out=plain)
+    result = api.score(str(scoring_setup.model_dir), data, out=refreshed, history=history)
+    a = pd.read_parquet(plain / "flagged.parquet")
+    b = pd.read_parquet(refreshed / "flagged.parquet")
+    assert result.manifest["parameters"]["history"] == str(history)
+    assert result.manifest["model"]["feature_cutoff"] > scoring_setup.cutoff.isoformat()
+    counts_a = a["feature:importer_declarations_365d"].sum()
+    counts_b = b["feature:importer_declarations_365d"].sum()
+    assert counts_b > counts_a  # the newer declarations are history now
+    # a declaration of the history is refused per row, the rest scored
+    mixed = batch_writer(tmp_path / "mixed", future.iloc[half - 3 : half + 3])
+    out = tmp_path / "mixed-out"
+    got = api.score(str(scoring_setup.model_dir), mixed, out=out, history=history)
+    assert got.counts["rejected"] == 3
+    assert got.counts["scored"] == 3
