@@ -739,6 +739,7 @@ def score_batch(
                 rows = staged_frame[explain]
                 frame = _stage_features(rows, names)
                 contrib = contributions(model, frame)
+                lap("reasons_shap")
                 gap = np.max(np.abs(contrib.raw_margin - margin_all[sl][explain]))
                 if gap > 1e-9:
                     raise RiskError(
@@ -746,7 +747,7 @@ def score_batch(
                         "the scored one; refusing to write inconsistent reasons"
                     )
                 reasons = top_reasons(contrib, frame, k=options.reasons)
-                lap("reasons")
+                lap("reasons_text")
             writers.write_chunk(
                 staged_frame,
                 risk=risk_all[sl],

@@ -99,13 +99,14 @@ def top_reasons(contrib: Contributions, feature_frame: pd.DataFrame, *, k: int) 
     ``reason_{i}_text`` (the catalogue's sentence). Ties in size are broken by feature order.
     Fewer than ``k`` features leave the remaining reasons null.
     """
-    from features.catalogue import describe
-
     values = contrib.values
     n, width = values.shape
     arr = values.to_numpy()
     order = np.argsort(-np.abs(arr), axis=1, kind="stable")[:, :k] if n else np.zeros((0, k), int)
-    names = np.asarray(values.columns, dtype=object)
+    names = [str(c) for c in values.columns]
+    describe = _describer(names)
+    raw = {name: feature_frame[name].to_numpy(dtype=object) for name in names}
+    rows = np.arange(n)
     out: dict[str, Any] = {}
     for i in range(k):
         feature: list[str | None] = [None] * n
@@ -114,18 +115,46 @@ def top_reasons(contrib: Contributions, feature_frame: pd.DataFrame, *, k: int) 
         text: list[str | None] = [None] * n
         if i < width:
             idx = order[:, i]
-            amount = arr[np.arange(n), idx]
+            amount = arr[rows, idx]
             for r in range(n):
-                name = str(names[idx[r]])
-                raw = feature_frame[name].iloc[r]
+                name = names[idx[r]]
+                value = raw[name][r]
                 feature[r] = name
-                shown[r] = format_value(raw)
-                text[r] = describe(name, None if shown[r] is None else _plain(raw))
+                shown[r] = format_value(value)
+                text[r] = describe(name, None if shown[r] is None else _plain(value))
         out[f"reason_{i + 1}_feature"] = pd.Series(feature, index=values.index, dtype="str")
         out[f"reason_{i + 1}_value"] = pd.Series(shown, index=values.index, dtype="str")
         out[f"reason_{i + 1}_contribution"] = pd.Series(amount, index=values.index, dtype=float)
         out[f"reason_{i + 1}_text"] = pd.Series(text, index=values.index, dtype="str")
     return pd.DataFrame(out, index=values.index)
+
+
+def _describer(names: list[str]) -> Any:
+    """:func:`features.catalogue.describe` with each feature's catalogue entry looked up once.
+
+    ``describe`` rebuilds the catalogue to find one entry; for thousands of reasons the
+    lookup, not the sentence, was the cost. A value equal to a missing one, or a template
+    that cannot format it, falls back to ``describe`` itself, so the sentences are the same.
+    """
+    from features.catalogue import describe, feature_info
+
+    templates: dict[str, str] = {}
+    for name in names:
+        try:
+            templates[name] = feature_info(name).template
+        except KeyError:
+            continue
+
+    def sentence(name: str, value: Any) -> str:
+        template = templates.get(name)
+        if template is None or value is None:
+            return describe(name, value)
+        try:
+            return template.format(value=value)
+        except (ValueError, TypeError):
+            return describe(name, value)
+
+    return sentence
 
 
 def _plain(value: Any) -> Any:

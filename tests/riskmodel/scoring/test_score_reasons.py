@@ -7,6 +7,7 @@ import dataclasses
 import numpy as np
 import pandas as pd
 
+from features.catalogue import describe
 from features.sources import Sources
 from riskmodel.model import RiskModel
 from riskmodel.scoring.reasons import contributions, format_value, top_reasons
@@ -78,7 +79,11 @@ def test_top_reasons_are_the_largest_by_size(scoring_setup) -> None:  # type: ig
         top = row.abs().sort_values(ascending=False, kind="stable").index[:3].tolist()
         assert [reasons[f"reason_{i}_feature"].iloc[r] for i in (1, 2, 3)] == top
         assert reasons["reason_1_contribution"].iloc[r] == row[top[0]]
-        assert isinstance(reasons["reason_1_text"].iloc[r], str)
+        name = top[0]
+        value = sub[name].iloc[r]
+        plain = value.item() if isinstance(value, np.generic) else value
+        missing = format_value(value) is None
+        assert reasons["reason_1_text"].iloc[r] == describe(name, None if missing else plain)
     assert abs(reasons["reason_1_contribution"]).ge(abs(reasons["reason_2_contribution"])).all()
 
 
