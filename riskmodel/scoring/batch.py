@@ -49,6 +49,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
+from pandas.api.types import union_categoricals
 
 from features.errors import ContractError, Problem, RiskError
 from riskmodel.errors import ModelError, UsageError
@@ -317,6 +318,53 @@ def _group_problems(problems: list[Problem]) -> dict[int, list[Problem]]:
     return grouped
 
 
+def _categories(frame: pd.DataFrame, column: str) -> pd.Categorical | None:
+    """A column as a compact categorical (codes + levels), ``None`` when absent."""
+    if column not in frame.columns:
+        return None
+    return pd.Categorical(frame[column].astype(object))
+
+
+class _SeenIds:
+    """Declaration ids of earlier chunks, in bounded memory: per chunk the ids (Arrow) and
+    their sorted 64-bit hashes; a hash hit is confirmed on the id itself, so a collision
+    never rejects a declaration."""
+
+    def __init__(self) -> None:
+        self.chunks: list[tuple[np.ndarray, np.ndarray, pa.Array, int]] = []
+
+    @staticmethod
+    def _hash(ids: list[Any]) -> tuple[np.ndarray, np.ndarray]:
+        present = np.array([i is not None for i in ids], dtype=bool)
+        values = np.array([str(i) for i in ids if i is not None], dtype=object)
+        hashes = pd.util.hash_array(values) if len(values) else np.zeros(0, np.uint64)
+        return hashes, np.flatnonzero(present)
+
+    def earlier(self, ids: list[Any]) -> dict[int, int]:
+        """``{position in ids: 1-based file row of its first occurrence}`` for the ids of
+        ``ids`` already seen in an earlier chunk."""
+        hashes, where = self._hash(ids)
+        found: dict[int, int] = {}
+        for sorted_hashes, local, chunk_ids, offset in self.chunks:
+            pos = np.searchsorted(sorted_hashes, hashes)
+            inside = pos < len(sorted_hashes)
+            hit = np.zeros(len(hashes), dtype=bool)
+            hit[inside] = sorted_hashes[pos[inside]] == hashes[inside]
+            for i in np.flatnonzero(hit):
+                row = int(local[pos[i]])
+                j = int(where[i])
+                if j not in found and chunk_ids[row].as_py() == str(ids[j]):
+                    found[j] = offset + row + 1
+        return found
+
+    def add(self, ids: list[Any], offset: int) -> None:
+        """Remember a chunk's ids (rows ``offset + 1`` ...)."""
+        hashes, where = self._hash(ids)
+        order = np.lexsort((where, hashes))
+        chunk_ids = pa.array([None if i is None else str(i) for i in ids], pa.string())
+        self.chunks.append((hashes[order], where[order].astype(np.int64), chunk_ids, offset))
+
+
 def _reason_text(problems: list[Problem]) -> str:
     return "; ".join(
         (f"column '{p.column}': " if p.column is not None else "") + p.reason for p in problems
@@ -446,7 +494,7 @@ class _Kept:
     margin: list[np.ndarray] = field(default_factory=list)
     corridor: list[pa.Array] = field(default_factory=list)
     rule: list[np.ndarray] = field(default_factory=list)
-    groups: list[pd.DataFrame] = field(default_factory=list)
+    groups: list[dict[str, pd.Categorical | None]] = field(default_factory=list)
     sizes: list[int] = field(default_factory=list)
 
 
@@ -538,7 +586,7 @@ def score_batch(
 
     meter = DriftMeter(model.drift_reference) if model.drift_reference else None
     kept = _Kept()
-    first_row: dict[str, int] = {}
+    seen_ids = _SeenIds()
     offset = 0
     legs = others["route_legs"]
     ignored = [
@@ -575,18 +623,13 @@ def score_batch(
             )
             valid = result.frame
             extra_reject: dict[int, tuple[str, str]] = {}
-            for local, decl_id in enumerate(all_ids):
-                if decl_id is None:
-                    continue
-                key = str(decl_id)
-                seen = first_row.get(key)
-                if seen is None:
-                    first_row[key] = offset + local + 1
-                elif seen <= offset and (local + 1) not in grouped:
+            for local, seen in seen_ids.earlier(all_ids).items():
+                if (local + 1) not in grouped:
                     extra_reject[local + 1] = (
                         "declaration_id",
-                        f"duplicate value {key!r}, first seen at row {seen}",
+                        f"duplicate value {all_ids[local]!r}, first seen at row {seen}",
                     )
+            seen_ids.add(all_ids, offset)
             refused = pipeline.screen(valid)
             for idx, column, why in zip(
                 refused.index, refused["column"], refused["reason"], strict=True
@@ -670,17 +713,11 @@ def score_batch(
                     valid["importer_id"].map(importer_past).fillna(0).to_numpy(dtype=float)
                 )
                 kept.groups.append(
-                    pd.DataFrame(
-                        {
-                            "origin_country": valid["origin_country"].astype(object).to_numpy()
-                            if "origin_country" in valid.columns
-                            else None,
-                            "transport_mode": valid["transport_mode"].astype(object).to_numpy()
-                            if "transport_mode" in valid.columns
-                            else None,
-                            "importer_size_band": band,
-                        }
-                    )
+                    {
+                        "origin_country": _categories(valid, "origin_country"),
+                        "transport_mode": _categories(valid, "transport_mode"),
+                        "importer_size_band": pd.Categorical(band),
+                    }
                 )
                 kept.sizes.append(len(valid))
                 lap("stage")
@@ -768,20 +805,14 @@ def score_batch(
         writers.close()
 
         # ------------------------------------------------------------ the rest
-        corridor_all = (
-            pa.chunked_array(kept.corridor, pa.string()).to_pandas()
-            if kept.corridor
-            else pd.Series([], dtype="str")
+        corridors = corridor_table(
+            pa.chunked_array(kept.corridor, pa.string()), risk_all, channels.channel == "red"
         )
-        corridors = corridor_table(corridor_all, risk_all, channels.channel == "red")
-        groups = (
-            pd.concat(kept.groups, ignore_index=True)
-            if kept.groups
-            else pd.DataFrame(columns=["origin_country", "transport_mode", "importer_size_band"])
-        )
-        groups = groups[
-            [c for c in groups.columns if groups[c].notna().any() or c == "importer_size_band"]
-        ]
+        groups: dict[str, Any] = {}
+        for key in ("origin_country", "transport_mode", "importer_size_band"):
+            parts: list[Any] = [g[key] for g in kept.groups if g[key] is not None]
+            if parts and len(parts) == len(kept.groups):
+                groups[key] = union_categoricals(parts)
         burdens = burden(groups, channels.channel)
         psi = meter.psi() if meter is not None else {}
         drifting = sorted(name for name, value in psi.items() if value > options.drift_threshold)

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 __all__ = ["SHRINKAGE", "corridor_table"]
 
@@ -17,18 +19,37 @@ SHRINKAGE = 20.0
 
 
 def corridor_table(
-    corridor_id: pd.Series, risk_score: np.ndarray, red: np.ndarray, *, m: float = SHRINKAGE
+    corridor_id: pa.ChunkedArray | pa.Array,
+    risk_score: np.ndarray,
+    red: np.ndarray,
+    *,
+    m: float = SHRINKAGE,
 ) -> pd.DataFrame:
     """One row per corridor: ``corridor_id``, ``declarations``, ``red``,
-    ``expected_seizures``, ``risk_rate``, ``shrunk_rate``, ``rank`` (1 = first)."""
+    ``expected_seizures``, ``risk_rate``, ``shrunk_rate``, ``rank`` (1 = first).
+
+    Aggregated in Arrow, so the ids of millions of rows never become Python strings.
+    """
     overall = float(np.mean(risk_score)) if len(risk_score) else 0.0
-    frame = pd.DataFrame(
-        {"corridor_id": corridor_id.to_numpy(), "risk": risk_score, "red": red.astype(np.int64)}
+    table = pa.table(
+        {
+            "corridor_id": corridor_id,
+            "risk": pa.array(risk_score, pa.float64()),
+            "red": pa.array(np.asarray(red, dtype=np.int64)),
+        }
     )
-    frame = frame[frame["corridor_id"].notna()]
-    agg = frame.groupby("corridor_id", sort=True).agg(
-        declarations=("risk", "size"), red=("red", "sum"), expected_seizures=("risk", "sum")
+    table = table.filter(pc.is_valid(table["corridor_id"]))
+    grouped = table.group_by("corridor_id").aggregate(
+        [("risk", "count"), ("red", "sum"), ("risk", "sum")]
     )
+    agg = pd.DataFrame(
+        {
+            "corridor_id": grouped["corridor_id"].to_pylist(),
+            "declarations": grouped["risk_count"].to_numpy(),
+            "red": grouped["red_sum"].to_numpy(),
+            "expected_seizures": grouped["risk_sum"].to_numpy(),
+        }
+    ).set_index("corridor_id")
     agg["risk_rate"] = agg["expected_seizures"] / agg["declarations"]
     agg["shrunk_rate"] = (agg["expected_seizures"] + m * overall) / (agg["declarations"] + m)
     agg = agg.reset_index().sort_values(

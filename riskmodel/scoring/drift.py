@@ -163,32 +163,36 @@ def size_band(past_declarations: np.ndarray) -> np.ndarray:
     return out
 
 
-def burden(groups: pd.DataFrame, channel: np.ndarray) -> dict[str, list[dict[str, Any]]]:
-    """Red and yellow shares per value of each column of ``groups`` (one row per scored row).
+def burden(
+    groups: dict[str, pd.Categorical], channel: np.ndarray
+) -> dict[str, list[dict[str, Any]]]:
+    """Red and yellow shares per value of each grouping (one categorical per scored row).
 
     Each group's entry: ``value`` (``null`` for a missing value), ``declarations``,
     ``share_of_batch``, ``red_share``, ``yellow_share`` (shares of the group's own rows),
-    sorted by declarations, largest first.
+    sorted by declarations (largest first), then value.
     """
-    n = len(groups)
+    red = (channel == "red").astype(float)
+    yellow = (channel == "yellow").astype(float)
     out: dict[str, list[dict[str, Any]]] = {}
-    red = channel == "red"
-    yellow = channel == "yellow"
-    for column in groups.columns:
-        key = groups[column].astype(object).where(groups[column].notna(), None)
-        frame = pd.DataFrame({"key": key.fillna("\x00"), "red": red, "yellow": yellow})
-        agg = frame.groupby("key", sort=True).agg(
-            declarations=("red", "size"), red=("red", "sum"), yellow=("yellow", "sum")
-        )
-        agg = agg.sort_values("declarations", ascending=False, kind="stable")
-        out[column] = [
+    for column, values in groups.items():
+        n = len(values)
+        codes = np.asarray(values.codes, dtype=np.int64) + 1  # 0 = missing
+        size = len(values.categories) + 1
+        count = np.bincount(codes, minlength=size)
+        reds = np.bincount(codes, weights=red, minlength=size)
+        yellows = np.bincount(codes, weights=yellow, minlength=size)
+        labels: list[str | None] = [None, *(str(c) for c in values.categories)]
+        entries = [
             {
-                "value": None if k == "\x00" else str(k),
-                "declarations": int(row.declarations),
-                "share_of_batch": round(row.declarations / n, 6),
-                "red_share": round(row.red / row.declarations, 6),
-                "yellow_share": round(row.yellow / row.declarations, 6),
+                "value": labels[k],
+                "declarations": int(count[k]),
+                "share_of_batch": round(count[k] / n, 6),
+                "red_share": round(reds[k] / count[k], 6),
+                "yellow_share": round(yellows[k] / count[k], 6),
             }
-            for k, row in agg.iterrows()
+            for k in range(size)
+            if count[k] > 0
         ]
+        out[column] = sorted(entries, key=lambda e: (-e["declarations"], str(e["value"])))
     return out
