@@ -30,7 +30,7 @@ def score(
     reasons: int = 3,
     reasons_for: tuple[str, ...] = ("red",),
     format: str = "parquet",
-    chunk_rows: int = 100_000,
+    chunk_rows: int = 50_000,
     drift_threshold: float = 0.25,
     tracking_uri: str | None = None,
     progress: Progress | None = None,

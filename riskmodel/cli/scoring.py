@@ -70,7 +70,7 @@ def score(
         "parquet"
     ),
     chunk_rows: Annotated[int, typer.Option(min=1, help="rows per chunk (bounds memory)")] = (
-        100_000
+        50_000
     ),
     drift_threshold: Annotated[
         float, typer.Option(min=0.0, help="PSI above which a feature is drifting")

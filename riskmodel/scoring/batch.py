@@ -127,7 +127,7 @@ class ScoreOptions:
     reasons_for: tuple[str, ...] = ("red",)
     rules: RuleSet | None = None
     format: str = "parquet"
-    chunk_rows: int = 100_000
+    chunk_rows: int = 50_000
     drift_threshold: float = DEFAULT_THRESHOLD
 
     def check(self) -> None:
