@@ -1,7 +1,7 @@
 """The notebook API: every command of the CLI is one call here (no printing, no exiting).
 
 One module per capability (``data``: sample, validate, features; ``training``: train,
-evaluate, tune, promote), re-exported here; a new capability adds one module.
+evaluate, tune, promote; ``scoring``: score), re-exported here; a new capability adds one module.
 
 ``train``, ``evaluate``, ``tune``, ``promote``, ``sample``, ``validate``, ``features`` return
 dataclasses or frames; progress goes to an optional ``progress(message)`` callback so the CLI
@@ -22,6 +22,7 @@ start on are scored and counted.
 
 from riskmodel.api._common import Progress
 from riskmodel.api.data import describe, features, sample, validate
+from riskmodel.api.scoring import score, score_period
 from riskmodel.api.training import (
     INPUT_EXAMPLE_ROWS,
     REQUIRED_DECLARATION_COLUMNS,
@@ -49,6 +50,8 @@ __all__ = [
     "input_example",
     "promote",
     "sample",
+    "score",
+    "score_period",
     "train",
     "tune",
     "validate",

@@ -222,6 +222,7 @@ def train(
     say(progress, "fitting LightGBM and the calibrator")
     with timer.step("lightgbm"):
         model = fit_model(table, config=cfg, split=split, pipeline=pipeline)
+        model.fit_drift_reference(table)
     timer.split("lightgbm", "lightgbm_refit", model.meta["seconds"].get("lightgbm_refit", 0.0))
     if cfg.data.mapping is not None:
         # the model keeps its mapping, so evaluate and scoring read the same layout unasked

@@ -16,6 +16,7 @@ from riskmodel.cli._app import (
     print_metrics,
     status,
 )
+from riskmodel.cli.scoring import print_red_list
 
 
 @app.command()
@@ -25,7 +26,8 @@ def demo(
     workdir: Annotated[Path, typer.Option(file_okay=False)] = Path(".riskmodel/demo"),
     quiet: QuietOpt = False,
 ) -> None:
-    """Validate the sample, train and evaluate on it with embedded MLflow, print the figures."""
+    """Validate the sample, train and evaluate on it with embedded MLflow, print the figures,
+    then score its newest period as a batch and print the red list."""
     from riskmodel import api
 
     out.rule("1. validate")
@@ -56,6 +58,18 @@ def demo(
         )
     print_metrics(evaluated.metrics, evaluated.baselines, prefix="test_")
     line(f"metrics JSON: {workdir / 'evaluate-metrics.json'}")
+
+    out.rule("4. score the newest period as a batch (red list)")
+    with status("scoring", quiet=quiet) as progress:
+        scored = api.score_period(
+            trained.model_uri,
+            data,
+            start=evaluated.test_start,
+            out=workdir / "scores",
+            progress=progress,
+        )
+    print_red_list(scored.out / "scores.parquet")
+    line(f"scores, rejects, corridors, manifest: {scored.out}")
     out.print(
         "Open the MLflow UI on this run:\n"
         f"  .venv/bin/mlflow ui --backend-store-uri {trained.tracking_uri} --port 5000\n"
