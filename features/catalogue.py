@@ -321,7 +321,7 @@ def _profile_entries(attribute: str, *, recent: bool) -> list[FeatureInfo]:
     if attribute in _PROFILE_WORDS:
         what, toward = _PROFILE_WORDS[attribute]
     else:
-        what = f"declarations with this {attribute.removeprefix('extra_')}"
+        what = f"declarations with this {attribute.removeprefix('extra_').replace('_', ' ')}"
         toward = "the overall rate"
     name = f"profile_{attribute}"
     out = [
