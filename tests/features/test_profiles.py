@@ -21,7 +21,7 @@ from features.profiles import (
     profile_features,
 )
 from features.sources import Sources
-from features.table import _history_facts, build_table
+from features.table import FeaturePipeline, _history_facts, build_table
 
 DAY = 24.0
 M = 2.0
@@ -225,3 +225,43 @@ def test_profile_texts_read_in_plain_words() -> None:
     assert describe("profile_extra_office_id_seizure_rate", 0.02).startswith(
         "past seizure rate of declarations with this office id is 2.0%"
     )
+
+
+def test_scoring_reads_the_fitted_strength_table_and_matches_build_table() -> None:
+    world = _hs_world()
+    decl, labels = world.declarations, world.labels
+    assert labels is not None
+    cutoff = at(34 * DAY)  # February 4: Q3 and Q4 (day 35) use the February 1 boundary
+    past = Sources(
+        declarations=decl[decl["declared_at"] < cutoff],
+        labels=labels[labels["inspected_at"] < cutoff],
+    )
+    late = typed(
+        "declarations",
+        [{"declaration_id": "QL", "declared_at": at(200 * DAY), "importer_id": "I1",
+          "hs_code": "08039010"}],
+    )  # fmt: skip
+    batch = pd.concat([decl[decl["declared_at"] >= cutoff], late], ignore_index=True)
+    pipeline = FeaturePipeline().fit(past, cutoff=cutoff)
+    got = pipeline.transform(Sources(declarations=batch)).set_index("declaration_id")
+    names = [n for n in pipeline.feature_names_ if n.startswith("profile_")]
+    assert "profile_hs_chapter_seizure_rate" in names
+    for i, row_id in enumerate(batch["declaration_id"]):
+        one = Sources(
+            declarations=pd.concat([past.declarations, batch.iloc[[i]]], ignore_index=True),
+            labels=past.labels,
+        )
+        expected = build_table(one).set_index("declaration_id")
+        for name in names:
+            a, b = cell(expected, row_id, name), cell(got, row_id, name)
+            assert a == b or (math.isnan(a) and math.isnan(b)), (row_id, name, a, b)
+    # Q3 in February: the chapter strength from outcomes known before February 1 (the test
+    # above: no spread, MAX_STRENGTH), although the fitted state knows D7 (day 33) too
+    expected = (2 + MAX_STRENGTH / 3) / (4 + MAX_STRENGTH)
+    assert cell(got, "Q3", "profile_hs_chapter_seizure_rate") == pytest.approx(expected)
+    # the strength tables and outcome indexes are built once per fitted state and reused
+    cache = pipeline.history_.cache  # type: ignore[union-attr]
+    built = {k: v for k, v in cache.items() if k.startswith(("profile_strength:", "labels:"))}
+    assert any(k.startswith("profile_strength:") for k in built)
+    pipeline.transform(Sources(declarations=late))
+    assert all(cache[k] is v for k, v in built.items())
