@@ -264,12 +264,12 @@ class _Strengths:
         strength = _strength_by_month(index, keys, parent_keys, grid, fallback)
         return cls(grid, strength, float(fallback))
 
-    def at(self, q_time: np.ndarray) -> np.ndarray:
-        """Strength for declarations at ``q_time`` (int64 us): that of their month's start."""
-        out = np.full(len(q_time), self.fallback)
-        if len(self.grid) == 0 or len(q_time) == 0:
+    def at(self, q_month: np.ndarray) -> np.ndarray:
+        """Strength for declarations whose month starts at ``q_month`` (int64 us)."""
+        out = np.full(len(q_month), self.fallback)
+        if len(self.grid) == 0 or len(q_month) == 0:
             return out
-        j = np.searchsorted(self.grid, month_starts(q_time), side="right") - 1
+        j = np.searchsorted(self.grid, q_month, side="right") - 1
         some = j >= 0
         out[some] = self.strength[np.minimum(j[some], len(self.grid) - 1)]
         return out
@@ -282,11 +282,13 @@ def _profile(
     q_key: np.ndarray,
     parent_keys: np.ndarray | None,
     prior: np.ndarray,
+    q_month: np.ndarray,
     *,
     recent: bool,
 ) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """Rate and inspections of one attribute (and its recent window) for the rows of
-    ``facts``; returns (features, rate). ``keys`` are the fact codes, ``q_key`` the rows'.
+    ``facts``; returns (features, rate). ``keys`` are the fact codes, ``q_key`` the rows',
+    ``q_month`` the start of each row's month (int64 us).
 
     The outcome index and the month-boundary strengths depend on the facts only and are
     cached with them; per row it costs a search and a table lookup.
@@ -303,7 +305,7 @@ def _profile(
         known = labels["_known"].to_numpy() if labels is not None else np.zeros(0, np.int64)
         return _Strengths.of(index, known, keys, parent_keys, facts.smoothing)
 
-    m = facts.cached(f"profile_strength:{name}", build).at(q_t)
+    m = facts.cached(f"profile_strength:{name}", build).at(q_month)
     rate = smoothed_rate(seized, inspected, prior, m)
     out = {"seizure_rate": rate, "inspections": inspected}
     if recent:
@@ -332,6 +334,7 @@ def profile_features(facts: Facts) -> dict[str, np.ndarray]:
         return {}
     out: dict[str, np.ndarray] = {}
     overall = overall_prior(facts, facts.t)
+    q_month = month_starts(facts.t)
 
     def emit(name: str, values: dict[str, np.ndarray]) -> None:
         for suffix, array in values.items():
@@ -341,7 +344,9 @@ def profile_features(facts: Facts) -> dict[str, np.ndarray]:
     prior = overall
     for name, digits in HS_LEVELS:
         keys, q_key = facts.keys(f"profile:{name}", _hs_level(digits))
-        values, prior = _profile(facts, name, keys, q_key, parent_keys, prior, recent=False)
+        values, prior = _profile(
+            facts, name, keys, q_key, parent_keys, prior, q_month, recent=False
+        )
         emit(name, values)
         parent_keys = keys
     columns = {name: name for name in FLAT_ATTRIBUTES}
@@ -351,7 +356,7 @@ def profile_features(facts: Facts) -> dict[str, np.ndarray]:
             continue
         keys, q_key = facts.keys(f"profile:{name}", lambda frame: [frame[column]])  # noqa: B023
         values, _ = _profile(
-            facts, name, keys, q_key, None, overall, recent=name in RECENT_ATTRIBUTES
+            facts, name, keys, q_key, None, overall, q_month, recent=name in RECENT_ATTRIBUTES
         )
         emit(name, values)
     return out
