@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass
 import pandas as pd
 
 from features.financial import FLAG_ROLES, FLAG_TYPES
+from features.profiles import RECENT_ATTRIBUTES, RECENT_WINDOW_DAYS, profile_attributes
 
 __all__ = [
     "DEFAULT_WINDOWS",
@@ -37,6 +38,7 @@ GROUPS: tuple[str, ...] = (
     "declarant_history",
     "exporter_history",
     "pair_history",
+    "profile",
     "financial",
     "route",
     "corridor",
@@ -74,6 +76,10 @@ _DECLARATION: tuple[tuple[str, str, str], ...] = (
     ("declared_weekday", "numeric", "declared on weekday {value:.0f} (0 = Monday)"),
     ("declared_month", "numeric", "declared in month {value:.0f}"),
     ("declared_hour", "numeric", "declared at hour {value:.0f} (UTC)"),
+    ("declared_value_usd", "numeric", "declared value of {value:,.2f} USD"),
+    ("gross_weight_kg", "numeric", "gross weight of {value:,.1f} kg"),
+    ("quantity", "numeric", "quantity of {value:,.0f} units"),
+    ("total_taxes_usd", "numeric", "total taxes of {value:,.2f} USD"),
     ("value_per_quantity", "numeric", "declared value of {value:,.2f} USD per unit of quantity"),
     ("value_per_kg", "numeric", "declared value of {value:,.2f} USD per kg"),
     ("kg_per_quantity", "numeric", "{value:,.3f} kg per unit of quantity"),
@@ -293,6 +299,75 @@ def _route(windows: Sequence[int]) -> list[FeatureInfo]:
     return out
 
 
+_PROFILE_WORDS: dict[str, tuple[str, str]] = {
+    "hs_chapter": ("this HS chapter", "the overall rate"),
+    "hs_heading": ("this HS heading", "its chapter's rate"),
+    "hs_subheading": ("this HS subheading", "its heading's rate"),
+    "hs_code": ("this exact HS code", "its subheading's rate"),
+    "origin_country": ("goods from this origin country", "the overall rate"),
+    "export_country": ("goods exported from this country", "the overall rate"),
+    "customs_office": ("this customs office", "the overall rate"),
+    "port_of_loading": ("this port of loading", "the overall rate"),
+    "port_of_entry": ("this port of entry", "the overall rate"),
+    "transport_mode": ("this transport mode", "the overall rate"),
+}
+"""Profiled attribute -> (what the declarations share, what its rate is shrunk toward)."""
+
+_PROFILE_EXTRA = re.compile(r"^profile_(extra_.+?)_(seizure_rate|inspections)(_\d+d)?$")
+
+
+def _profile_entries(attribute: str, *, recent: bool) -> list[FeatureInfo]:
+    """Profile features of one attribute (``recent``: with its 90-day window too)."""
+    if attribute in _PROFILE_WORDS:
+        what, toward = _PROFILE_WORDS[attribute]
+    else:
+        what = f"declarations with this {attribute.removeprefix('extra_').replace('_', ' ')}"
+        toward = "the overall rate"
+    name = f"profile_{attribute}"
+    out = [
+        FeatureInfo(
+            f"{name}_seizure_rate",
+            "profile",
+            "numeric",
+            f"past seizure rate of {what} is {{value:.1%}} (few inspections: pulled toward "
+            f"{toward})",
+        ),
+        FeatureInfo(
+            f"{name}_inspections",
+            "profile",
+            "numeric",
+            f"{{value:,.0f}} earlier inspections of {what} with a known outcome",
+        ),
+    ]
+    if recent:
+        w = RECENT_WINDOW_DAYS
+        out += [
+            FeatureInfo(
+                f"{name}_seizure_rate_{w}d",
+                "profile",
+                "numeric",
+                f"seizure rate of {what} over outcomes known in the last {w} days is "
+                f"{{value:.1%}} (few inspections: pulled toward its long-run rate)",
+            ),
+            FeatureInfo(
+                f"{name}_inspections_{w}d",
+                "profile",
+                "numeric",
+                f"{{value:,.0f}} inspections of {what} with an outcome known in the last {w} days",
+            ),
+        ]
+    return out
+
+
+def _profiles(extra_categorical: Iterable[str]) -> list[FeatureInfo]:
+    out: list[FeatureInfo] = []
+    for attribute in profile_attributes():
+        out += _profile_entries(attribute, recent=attribute in RECENT_ATTRIBUTES)
+    for name in extra_categorical:
+        out += _profile_entries(name, recent=False)
+    return out
+
+
 def _extra(name: str, kind: str) -> FeatureInfo:
     return FeatureInfo(name, "extra", kind, f"{name.removeprefix('extra_')} is {{value}}")
 
@@ -304,7 +379,9 @@ def catalogue(
     extra_numeric: Iterable[str] = (),
 ) -> list[FeatureInfo]:
     """Every feature the pipeline can produce with these windows and extra feature names."""
-    entries = [*_declaration(), *_history(windows), *_financial(windows), *_route(windows)]
+    extra_categorical = list(extra_categorical)
+    entries = [*_declaration(), *_history(windows), *_profiles(extra_categorical)]
+    entries += [*_financial(windows), *_route(windows)]
     entries += [_extra(n, "categorical") for n in extra_categorical]
     entries += [_extra(n, "numeric") for n in extra_numeric]
     return entries
@@ -319,6 +396,10 @@ def feature_info(name: str) -> FeatureInfo:
     """The catalogue entry of one feature name (extras get a generic entry)."""
     if name.startswith("extra_"):
         return _extra(name, "numeric")
+    if match := _PROFILE_EXTRA.match(name):
+        for entry in _profile_entries(match.group(1), recent=False):
+            if entry.name == name:
+                return entry
     for entry in catalogue(windows=_windows_in([name])):
         if entry.name == name:
             return entry

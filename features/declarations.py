@@ -1,6 +1,7 @@
 """Declaration features: what the declaration itself says, and how it compares with the past.
 
-Row-local features (HS levels, unit values, tax ratio, calendar, transport, description
+Row-local features (HS levels, the raw magnitudes -- declared value, gross weight, quantity,
+total taxes -- as they are, unit values, tax ratio, calendar, transport, description
 signals, mapping extras) use only the declaration. Comparisons use only earlier
 declarations: the unit-value norm of the same HS subheading (and subheading x origin) is the
 running mean and spread of log unit values declared strictly before ``t``; the container
@@ -21,6 +22,7 @@ __all__ = [
     "CATEGORICAL",
     "DESCRIPTION_KEYWORDS",
     "MIN_NORM_COUNT",
+    "RAW_MAGNITUDES",
     "VAGUE_PATTERN",
     "declaration_features",
     "extra_feature_name",
@@ -34,6 +36,9 @@ _NORM_PRIOR_VAR = 0.25
 _NORM_PRIOR_WEIGHT = 5.0
 """Pseudo-declarations that pull a thin norm's spread (and HS x origin mean) to the prior."""
 _CONTAINER_WINDOW = 30
+
+RAW_MAGNITUDES = ("declared_value_usd", "gross_weight_kg", "quantity", "total_taxes_usd")
+"""Numeric contract columns that are features as they are (besides the ratios built on them)."""
 
 CATEGORICAL = ("hs_chapter", "hs_heading", "hs_subheading", "transport_mode", "origin_country")
 
@@ -208,6 +213,10 @@ def declaration_features(facts: Facts) -> dict[str, np.ndarray | pd.Series]:
     out["declared_month"] = when.dt.month.to_numpy(dtype=float)
     out["declared_hour"] = when.dt.hour.to_numpy(dtype=float)
 
+    for name in RAW_MAGNITUDES:
+        raw = _num(rows, name)
+        if raw is not None:
+            out[name] = raw
     value = _num(rows, "declared_value_usd")
     weight = _num(rows, "gross_weight_kg")
     by_origin = facts.has("origin_country")

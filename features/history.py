@@ -416,7 +416,7 @@ def overall_prior(facts: Facts, q_time: np.ndarray) -> np.ndarray:
 
 
 def smoothed_rate(
-    seized: np.ndarray, inspected: np.ndarray, prior: np.ndarray, m: float
+    seized: np.ndarray, inspected: np.ndarray, prior: np.ndarray, m: float | np.ndarray
 ) -> np.ndarray:
     """``(seized + m * prior) / (inspected + m)``: few inspections stay near the prior."""
     return (seized + m * prior) / (inspected + m)

@@ -59,6 +59,7 @@ from features.errors import EXIT_USAGE, ContractError, RiskError
 from features.financial import financial_features
 from features.history import ENTITY_ROLES, Facts, as_objects, entity_features, times_us
 from features.lookup import isin
+from features.profiles import profile_features
 from features.routes import corridor_features, route_facts, route_features
 from features.sources import Sources
 
@@ -88,6 +89,7 @@ _DECL_COLUMNS = (
     "export_country",
     "port_of_loading",
     "port_of_entry",
+    "customs_office",
     "transport_mode",
     "container_id",
     "quantity",
@@ -234,6 +236,8 @@ def _absent_reasons(sources: Sources, produced: set[str], groups: dict[str, str]
             reasons[group] = "route_legs source absent"
         elif group == "corridor":
             reasons[group] = "no origin_country, port columns or route legs to make a corridor"
+        elif group == "profile":
+            reasons[group] = "labels source absent (risk profiles need inspection outcomes)"
         elif group == "extra":
             reasons[group] = "the mapping declares no extra columns"
         elif group.endswith("_history"):
@@ -296,6 +300,7 @@ class FeaturePipeline:
         values.update(declaration_features(facts))
         for role in ENTITY_ROLES:
             values.update(entity_features(facts, role))
+        values.update(profile_features(facts))
         values.update(financial_features(facts))
         routes = route_facts(facts)
         values.update(route_features(facts, routes))

@@ -66,6 +66,23 @@ def test_templates_read_in_plain_words() -> None:
     )
     assert describe("extra_office_id", "K1") == "office_id is K1"
     assert describe("hs_chapter", "09") == "HS chapter 09"
+    assert describe("declared_value_usd", 1234.5) == "declared value of 1,234.50 USD"
+    assert describe("profile_customs_office_seizure_rate", 0.05) == (
+        "past seizure rate of this customs office is 5.0% (few inspections: pulled toward the "
+        "overall rate)"
+    )
+
+
+def test_every_profile_has_a_plain_text_per_window() -> None:
+    names = {e.name: e for e in catalogue(extra_categorical=["extra_office_id"])}
+    profiled = [n for n in names if n.startswith("profile_")]
+    assert all(names[n].group == "profile" for n in profiled)
+    assert "profile_extra_office_id_seizure_rate" in names
+    assert "profile_origin_country_seizure_rate_90d" in names
+    assert "profile_hs_code_seizure_rate_90d" not in names
+    for name in profiled:
+        text = describe(name, 0.25)
+        assert "{" not in text and "_" not in text, text
 
 
 def test_catalogue_as_table_and_json() -> None:

@@ -111,3 +111,29 @@ def test_row_level_declaration_features() -> None:
     assert np.isnan(cell(t, "C", "description_hs_mismatch"))
     assert t["description_vague"].tolist() == [0.0, 0.0, 1.0]
     assert t["description_words"].tolist() == [3.0, 2.0, 2.0]
+
+
+def test_raw_magnitudes_are_features_as_they_are() -> None:
+    base = {"importer_id": "I1", "hs_code": "090111"}
+    rows = [
+        {**base, "declaration_id": "A", "declared_at": at(0), "declared_value_usd": 1234.5,
+         "gross_weight_kg": 0.0, "quantity": 7.0, "total_taxes_usd": 99.25},
+        {**base, "declaration_id": "B", "declared_at": at(1), "declared_value_usd": None,
+         "gross_weight_kg": 10.0, "quantity": 2.0, "total_taxes_usd": 4.0},
+    ]  # fmt: skip
+    t = build_table(Sources(declarations=typed("declarations", rows))).set_index("declaration_id")
+    assert t.loc["A", "declared_value_usd"] == 1234.5
+    assert t.loc["A", "gross_weight_kg"] == 0.0  # zero weight is a value, not missing
+    assert t.loc["A", "quantity"] == 7.0 and t.loc["A", "total_taxes_usd"] == 99.25
+    assert np.isnan(cell(t, "B", "declared_value_usd"))  # null stays null, never 0
+    # taxes per value is the existing tax_ratio, value per quantity value_per_quantity
+    assert math.isclose(t.loc["A", "tax_ratio"], 99.25 / 1234.5)
+    assert math.isclose(t.loc["A", "value_per_quantity"], 1234.5 / 7)
+    names = t.attrs["feature_names"]
+    assert len(names) == len(set(names))
+    # an absent column gives no feature (dropped, not faked)
+    only = typed("declarations", [{**base, "declaration_id": "C", "declared_at": at(0)}])
+    absent = build_table(Sources(declarations=only)).attrs["feature_names"]
+    assert not {"declared_value_usd", "gross_weight_kg", "quantity", "total_taxes_usd"} & set(
+        absent
+    )

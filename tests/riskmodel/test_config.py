@@ -122,13 +122,13 @@ def test_split_defaults_to_day_counts(tmp_path: Path) -> None:
     assert cfg.split.test_days is None
 
 
-@pytest.mark.parametrize("name", ["baseline", "no_financial", "no_routes", "bacuda"])
+@pytest.mark.parametrize("name", ["baseline", "no_financial", "no_routes", "no_profiles", "bacuda"])
 def test_committed_experiments_load(name: str) -> None:
     cfg = load_config(EXPERIMENTS / f"{name}.toml")
     assert cfg.split.test_days is not None  # day counts: trains on any generated world
 
 
-@pytest.mark.parametrize("name", ["no_financial", "no_routes"])
+@pytest.mark.parametrize("name", ["no_financial", "no_routes", "no_profiles"])
 def test_ablations_remove_their_groups(name: str) -> None:
     """The pipeline accepts each ablation's exclusions and the table really lacks them."""
     from features.io import read_sources
