@@ -2,18 +2,18 @@
 
 The only package that imports typer. ``_app`` holds the app, the shared options and the one
 place a domain error becomes its exit code; each command group is one module (``data``:
-sample, validate, features; ``training``: train, evaluate, tune, promote; ``demo``). Heavy
-libraries are imported inside the commands that need them.
+sample, validate, features; ``training``: train, evaluate, tune, promote; ``report``:
+explain, verify; ``demo``). Heavy libraries are imported inside the commands that need them.
 """
 
 from __future__ import annotations
 
-from riskmodel.cli import data, demo, training
+from riskmodel.cli import data, demo, report, training
 from riskmodel.cli._app import app
 
 __all__ = ["app", "main"]
 
-_COMMAND_MODULES = (data, training, demo)
+_COMMAND_MODULES = (data, training, demo, report)
 """Imported for their ``@app.command()`` registrations."""
 
 
