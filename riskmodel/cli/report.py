@@ -62,9 +62,12 @@ def verify(
         Path, typer.Argument(file_okay=False, help="a report folder or a scoring output folder")
     ],
 ) -> None:
-    """Recompute the SHA-256 of every file in FOLDER/manifest.json (and its HMAC when
-    RISKMODEL_SIGNING_KEY is set). Exit 0 when all match, 3 naming each file that changed or is
-    missing (or a bad signature), 2 when FOLDER does not exist."""
+    """Check a report or scoring folder against its manifest.json (hashes, HMAC with a key).
+
+    Recomputes the SHA-256 of every file listed, and the HMAC when RISKMODEL_SIGNING_KEY is
+    set. Exit 0 when all match; 3 naming each file that changed or is missing (or a bad
+    signature); 2 when FOLDER does not exist.
+    """
     from riskmodel import api
     from riskmodel.errors import IntegrityError
 
@@ -77,4 +80,4 @@ def verify(
     if not result.ok:
         names = ", ".join(c.item for c in result.failures)
         raise IntegrityError(f"{folder}: verification failed for {names}")
-    out.print(f"{folder}: {result.kind} verified", markup=False, highlight=False)
+    out.print(f"{folder}: {result.kind} verified", markup=False, highlight=False, soft_wrap=True)

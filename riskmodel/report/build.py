@@ -56,7 +56,7 @@ REPORT_FORMAT = "riskmodel-report"
 MARGIN_TOLERANCE = 1e-6
 FEATURE_PREFIX = "feature:"
 GLOBAL_IMPORTANCE_TOP = 15
-CORRIDORS_SHOWN = 50
+CORRIDORS_SHOWN = 20
 HISTOGRAM_BINS = 20
 
 DECLARATION_FIELDS: tuple[str, ...] = (
@@ -183,7 +183,9 @@ def human_value(value: Any) -> str:
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, float):
-        return f"{value:,.0f}" if value.is_integer() else f"{value:,.4g}"
+        if value.is_integer() or abs(value) >= 1000:
+            return f"{value:,.0f}"
+        return f"{value:.4g}"
     return str(value)
 
 

@@ -94,13 +94,15 @@ def write_scoring_dir(  # type: ignore[no-untyped-def]
         flagged[c] = declarations[c].iloc[flagged_rows].to_numpy()
     flagged["route"] = pd.Series(np.asarray(route, dtype=object)[flagged_rows], dtype="string")
     cats = set(model.categorical_features)
+    columns = {}
     for name in model.feature_names:
         col = features[name].iloc[flagged_rows]
-        flagged[f"feature:{name}"] = (
-            col.astype(object).where(col.notna(), None).astype("string").to_numpy()
+        columns[f"feature:{name}"] = (
+            pd.Series(col.astype(object).where(col.notna(), None).to_numpy(), dtype="string")
             if name in cats
-            else col.astype("Float64").to_numpy(dtype=float, na_value=np.nan)
+            else pd.Series(col.astype("Float64").to_numpy(dtype=float, na_value=np.nan))
         )
+    flagged = pd.concat([flagged, pd.DataFrame(columns)], axis=1)
     flagged.to_parquet(out / "flagged.parquet", index=False)
     by = scores.groupby("corridor_id", dropna=True)
     corridors = pd.DataFrame(

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from _scoring_dir import write_scoring_dir
+from _scoring_dir import HOSTILE, write_scoring_dir
 
 
 @dataclass(frozen=True)
