@@ -10,11 +10,12 @@ weight sums the declarations sharing the container in the 30 days before ``t`` p
 from __future__ import annotations
 
 import re
+from typing import cast
 
 import numpy as np
 import pandas as pd
 
-from features.history import Facts, PriorIndex, factorize
+from features.history import Facts, PriorIndex
 
 __all__ = [
     "CATEGORICAL",
@@ -71,11 +72,6 @@ def extra_feature_name(column: str) -> str:
     return "extra_" + (re.sub(r"[^0-9a-zA-Z]+", "_", column).strip("_").lower() or "column")
 
 
-def _take(column: pd.Series, rows: np.ndarray) -> pd.Series:
-    """Text values of ``rows`` with a fresh 0-based index (aligned with the query)."""
-    return column.iloc[rows].reset_index(drop=True)
-
-
 def _num(decl: pd.DataFrame, column: str) -> np.ndarray | None:
     if column not in decl.columns:
         return None
@@ -94,24 +90,49 @@ def _log(x: np.ndarray) -> np.ndarray:
         return np.where(x > 0, np.log(np.where(x > 0, x, 1.0)), np.nan)
 
 
+def _measures(decl: pd.DataFrame) -> dict[str, np.ndarray | None]:
+    """Unit-value measures of every row of ``decl`` (None where a column is absent)."""
+    value = _num(decl, "declared_value_usd")
+    quantity = _num(decl, "quantity")
+    weight = _num(decl, "gross_weight_kg")
+    return {
+        "value_per_quantity": _ratio(value, quantity),
+        "value_per_kg": _ratio(value, weight),
+        "kg_per_quantity": _ratio(weight, quantity),
+    }
+
+
+def _hs6(frame: pd.DataFrame) -> list[pd.Series]:
+    return [frame["hs_code"].astype("str").str.slice(0, 6)]
+
+
+def _hs6_origin(frame: pd.DataFrame) -> list[pd.Series]:
+    return [*_hs6(frame), frame["origin_country"]]
+
+
 def _norm_z(
-    facts: Facts,
-    values: np.ndarray,
-    hs: np.ndarray,
-    ho: np.ndarray | None,
+    facts: Facts, name: str, values: np.ndarray, *, by_origin: bool
 ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
-    """z-scores of log ``values`` against the past norm of the same HS (and HS x origin).
+    """z-scores of the rows' log ``values`` of measure ``name`` against the past norm of the
+    same HS subheading (and HS x origin when ``by_origin``).
 
     Returns (z vs HS, z vs HS x origin or None, number of earlier HS declarations).
     """
-    x = _log(values)
-    ok = np.isfinite(x)
-    t_all = facts.decl["_t"].to_numpy()
-    q, q_t = facts.query, facts.t
-    xq = x[q]
-    weights = {"s1": np.where(ok, x, 0.0), "s2": np.where(ok, x * x, 0.0)}
-    hs_key = np.where(ok, hs, -1)
-    look = PriorIndex(hs_key, t_all, weights).at(hs[q], q_t)
+    q_t = facts.t
+    xq = _log(values)
+
+    def weights() -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        x = _log(cast(np.ndarray, _measures(facts.decl)[name]))
+        ok = np.isfinite(x)
+        return ok, {"s1": np.where(ok, x, 0.0), "s2": np.where(ok, x * x, 0.0)}
+
+    hs, q_hs = facts.keys("hs6", _hs6)
+
+    def build_hs() -> PriorIndex:
+        ok, w = weights()
+        return PriorIndex(np.where(ok, hs, -1), facts.t_facts, w)
+
+    look = facts.cached(f"norm:{name}:hs", build_hs).at(q_hs, q_t)
     n = look.count()
     s1, s2 = look.total("s1"), look.total("s2")
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -121,8 +142,14 @@ def _norm_z(
         enough = n >= MIN_NORM_COUNT
         z_hs = np.where(enough, (xq - mean) / np.sqrt(var_s), np.nan)
     z_ho = None
-    if ho is not None:
-        look_ho = PriorIndex(np.where(ok, ho, -1), t_all, {"s1": weights["s1"]}).at(ho[q], q_t)
+    if by_origin:
+        ho, q_ho = facts.keys("hs6_origin", _hs6_origin)
+
+        def build_ho() -> PriorIndex:
+            ok, w = weights()
+            return PriorIndex(np.where(ok, ho, -1), facts.t_facts, {"s1": w["s1"]})
+
+        look_ho = facts.cached(f"norm:{name}:hs_origin", build_ho).at(q_ho, q_t)
         n_ho, s1_ho = look_ho.count(), look_ho.total("s1")
         with np.errstate(divide="ignore", invalid="ignore"):
             mean_ho = (s1_ho + _NORM_PRIOR_WEIGHT * mean) / (n_ho + _NORM_PRIOR_WEIGHT)
@@ -165,80 +192,75 @@ def _description_signals(desc: pd.Series, chapter: pd.Series | None) -> dict[str
 
 
 def declaration_features(facts: Facts) -> dict[str, np.ndarray | pd.Series]:
-    """Declaration features for the query rows of ``facts`` (see the module doc)."""
-    decl = facts.decl
-    q = facts.query
+    """Declaration features for the rows of ``facts`` (see the module doc)."""
+    rows = facts.rows
     out: dict[str, np.ndarray | pd.Series] = {}
-    hs = decl["hs_code"].astype("str")
+    hs = rows["hs_code"].astype("str")
     chapter = hs.str.slice(0, 2)
-    out["hs_chapter"] = _take(chapter, q)
-    out["hs_heading"] = _take(hs.str.slice(0, 4), q)
-    out["hs_subheading"] = _take(hs.str.slice(0, 6), q)
+    out["hs_chapter"] = chapter
+    out["hs_heading"] = hs.str.slice(0, 4)
+    out["hs_subheading"] = hs.str.slice(0, 6)
     for name in ("transport_mode", "origin_country"):
-        if name in decl.columns:
-            out[name] = _take(decl[name].astype("str"), q)
-    when = decl["declared_at"].iloc[q]
+        if name in rows.columns:
+            out[name] = rows[name].astype("str")
+    when = rows["declared_at"]
     out["declared_weekday"] = when.dt.day_of_week.to_numpy(dtype=float)
     out["declared_month"] = when.dt.month.to_numpy(dtype=float)
     out["declared_hour"] = when.dt.hour.to_numpy(dtype=float)
 
-    value = _num(decl, "declared_value_usd")
-    quantity = _num(decl, "quantity")
-    weight = _num(decl, "gross_weight_kg")
-    hs6 = hs.str.slice(0, 6)
-    hs_key = factorize(hs6)
-    ho_key = factorize(hs6, decl["origin_country"]) if "origin_country" in decl.columns else None
-    measures = {
-        "value_per_quantity": _ratio(value, quantity),
-        "value_per_kg": _ratio(value, weight),
-        "kg_per_quantity": _ratio(weight, quantity),
-    }
-    for name, values in measures.items():
+    value = _num(rows, "declared_value_usd")
+    weight = _num(rows, "gross_weight_kg")
+    by_origin = facts.has("origin_country")
+    for name, values in _measures(rows).items():
         if values is None:
             continue
-        out[name] = values[q]
+        out[name] = values
         z_hs, z_ho, n = _norm_z(
-            facts, values, hs_key, ho_key if name != "kg_per_quantity" else None
+            facts, name, values, by_origin=by_origin and name != "kg_per_quantity"
         )
         out[f"{name}_z_hs"] = z_hs
         if z_ho is not None:
             out[f"{name}_z_hs_origin"] = z_ho
         if name == "value_per_kg":
             out["hs_past_declarations"] = n
-    taxes = _num(decl, "total_taxes_usd")
+    taxes = _num(rows, "total_taxes_usd")
     tax_ratio = _ratio(taxes, value)
     if tax_ratio is not None:
-        out["tax_ratio"] = tax_ratio[q]
-    if "container_id" in decl.columns:
-        key = factorize(decl["container_id"])
-        kg = weight if weight is not None else np.zeros(len(decl))
-        has_kg = np.isfinite(kg)
-        index = PriorIndex(key, decl["_t"].to_numpy(), {"kg": np.where(has_kg, kg, 0.0)})
-        look = index.at(key[q], facts.t, windows=(_CONTAINER_WINDOW,))
+        out["tax_ratio"] = tax_ratio
+    if facts.has("container_id"):
+        key, q_key = facts.keys("container", lambda frame: [frame["container_id"]])
+
+        def build_container() -> PriorIndex:
+            kg = _num(facts.decl, "gross_weight_kg")
+            kg = kg if kg is not None else np.zeros(len(facts.decl))
+            return PriorIndex(key, facts.t_facts, {"kg": np.where(np.isfinite(kg), kg, 0.0)})
+
+        look = facts.cached("container", build_container).at(
+            q_key, facts.t, windows=(_CONTAINER_WINDOW,)
+        )
         out["container_declarations_30d"] = look.count(window=_CONTAINER_WINDOW) + 1
         if weight is not None:
-            out["container_total_kg"] = look.total("kg", window=_CONTAINER_WINDOW) + weight[q]
-    if "origin_country" in decl.columns and "export_country" in decl.columns:
-        o = decl["origin_country"].iloc[q]
-        e = decl["export_country"].iloc[q]
+            out["container_total_kg"] = look.total("kg", window=_CONTAINER_WINDOW) + weight
+    if "origin_country" in rows.columns and "export_country" in rows.columns:
+        o = rows["origin_country"]
+        e = rows["export_country"]
         differs = (o != e).to_numpy(dtype=float)
         differs[(o.isna() | e.isna()).to_numpy(dtype=bool)] = np.nan
         out["origin_differs_export"] = differs
-    if "goods_description" in decl.columns:
-        signals = _description_signals(decl["goods_description"].iloc[q], chapter.iloc[q])
-        out.update(signals)
+    if "goods_description" in rows.columns:
+        out.update(_description_signals(rows["goods_description"], chapter))
     return out
 
 
 def extra_features(facts: Facts) -> dict[str, np.ndarray | pd.Series]:
     """Mapping extras as features: categorical as text (made categorical), numeric as float."""
-    decl = facts.decl
+    rows = facts.rows
     out: dict[str, np.ndarray | pd.Series] = {}
     for column in facts.extra_categorical:
-        if column in decl.columns:
-            out[extra_feature_name(column)] = _take(decl[column].astype("str"), facts.query)
+        if column in rows.columns:
+            out[extra_feature_name(column)] = rows[column].astype("str")
     for column in facts.extra_numeric:
-        values = _num(decl, column)
+        values = _num(rows, column)
         if values is not None:
-            out[extra_feature_name(column)] = values[facts.query]
+            out[extra_feature_name(column)] = values
     return out

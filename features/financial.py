@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from features.history import DAY_US, Facts, PriorIndex
+from features.history import DAY_US, Facts, KeyCode, PriorIndex
 
 __all__ = ["FLAG_ROLES", "FLAG_TYPES", "financial_features"]
 
@@ -32,33 +32,20 @@ FLAG_ROLES: dict[str, str] = {"importer": "importer_id", "exporter": "exporter_i
 
 
 def financial_features(facts: Facts) -> dict[str, np.ndarray]:
-    """Flag counts, amounts and recency per role for the query rows (empty without flags)."""
+    """Flag counts, amounts and recency per role for the rows (empty without flags)."""
     flags = facts.flags
     if flags is None:
         return {}
-    roles = {r: c for r, c in FLAG_ROLES.items() if c in facts.decl.columns}
+    roles = {r: c for r, c in FLAG_ROLES.items() if facts.has(c)}
     if not roles:
         return {}
-    parts = [flags["entity_id"].astype("str")]
-    parts += [facts.decl[c].iloc[facts.query].astype("str") for c in roles.values()]
-    codes, _ = pd.factorize(pd.concat(parts, ignore_index=True), use_na_sentinel=True)
-    codes = codes.astype(np.int64)
-    flag_key = codes[: len(flags)]
-    kinds = flags["flag_type"].astype("str").to_numpy(dtype=object, na_value="other")
-    kinds = np.where(np.isin(kinds, FLAG_TYPES), kinds, "other")
-    weights: dict[str, np.ndarray] = {k: (kinds == k).astype(np.int64) for k in FLAG_TYPES}
+    code = facts.cached("key:flag_entity", lambda: KeyCode.of([flags["entity_id"].astype("str")]))
     has_amount = "amount_usd" in flags.columns
-    if has_amount:
-        amount = flags["amount_usd"].astype("Float64").to_numpy(dtype=float, na_value=np.nan)
-        weights["amount"] = np.where(np.isfinite(amount), amount, 0.0)
-    index = PriorIndex(flag_key, flags["_t"].to_numpy(), weights)
+    index = facts.cached("flags", lambda: _flag_index(flags, code.codes))
     q_t = facts.t
     out: dict[str, np.ndarray] = {}
-    offset = len(flags)
-    n_q = len(facts.query)
-    for role in roles:
-        q_key = codes[offset : offset + n_q]
-        offset += n_q
+    for role, column in roles.items():
+        q_key = code.lookup([facts.rows[column].astype("str")])
         look = index.at(q_key, q_t, windows=facts.windows)
         for w in facts.windows:
             out[f"{role}_flags_{w}d"] = look.count(window=w)
@@ -69,3 +56,14 @@ def financial_features(facts: Facts) -> dict[str, np.ndarray]:
         last = look.last()
         out[f"{role}_days_since_flag"] = (q_t - last) / DAY_US
     return out
+
+
+def _flag_index(flags: pd.DataFrame, keys: np.ndarray) -> PriorIndex:
+    """Flags by entity code and time, weighted by type (one weight per type) and amount."""
+    kinds = flags["flag_type"].astype("str").to_numpy(dtype=object, na_value="other")
+    kinds = np.where(np.isin(kinds, FLAG_TYPES), kinds, "other")
+    weights: dict[str, np.ndarray] = {k: (kinds == k).astype(np.int64) for k in FLAG_TYPES}
+    if "amount_usd" in flags.columns:
+        amount = flags["amount_usd"].astype("Float64").to_numpy(dtype=float, na_value=np.nan)
+        weights["amount"] = np.where(np.isfinite(amount), amount, 0.0)
+    return PriorIndex(keys, flags["_t"].to_numpy(), weights)

@@ -27,8 +27,9 @@ is taken at that declaration's own time, so only facts before ``t`` are used.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any, TypeVar, cast
 
 import numpy as np
 import pandas as pd
@@ -39,6 +40,7 @@ __all__ = [
     "PORTFOLIO_WINDOW_DAYS",
     "YOUNG_IMPORTER_DAYS",
     "Facts",
+    "KeyCode",
     "Lookup",
     "PriorIndex",
     "entity_features",
@@ -65,6 +67,8 @@ ENTITY_ROLES: dict[str, tuple[str, ...]] = {
     "pair": ("importer_id", "declarant_id"),
 }
 """Feature prefix -> the declaration columns whose values identify the entity."""
+
+_T = TypeVar("_T")
 
 
 def times_us(values: pd.Series | pd.Index | np.ndarray) -> np.ndarray:
@@ -203,34 +207,148 @@ class PriorIndex:
 
 
 @dataclass(frozen=True)
-class Facts:
-    """Every fact the features may draw on, with the rows that need features.
+class KeyCode:
+    """A key's dictionary over the facts: one code per fact row, and a lookup for queries.
 
-    ``decl`` holds all declarations (history and batch) with ``_t`` (int64 us) added;
-    ``query`` the positions in ``decl`` of the declarations to compute features for.
-    ``labels`` has ``_pos`` (row of its declaration in ``decl``), ``_known`` (int64 us,
-    when the outcome became known) and boolean ``_inspected`` / ``_seized``.
+    ``codes`` (int64, one per fact row) number the distinct non-null value combinations
+    ``0 .. n_keys - 1``; -1 marks a row with a null part. :meth:`lookup` maps query rows
+    through the same dictionary (``pandas.Index.get_indexer`` on hash tables built once), so
+    a value never seen among the facts gets ``n_keys`` (a key with no facts: no history) and
+    a null part gets -1 (no key: NaN features).
+    """
+
+    codes: np.ndarray
+    levels: tuple[pd.Index, ...]
+    combos: pd.Index | None
+    n_keys: int
+
+    @classmethod
+    def of(cls, columns: Sequence[pd.Series]) -> KeyCode:
+        """Encode the fact rows' ``columns`` (one Series per key part, equal lengths)."""
+        n = len(columns[0])
+        null = np.zeros(n, dtype=bool)
+        combined = np.zeros(n, dtype=np.int64)
+        levels: list[pd.Index] = []
+        for column in columns:
+            part, uniques = pd.factorize(column, use_na_sentinel=True)
+            levels.append(pd.Index(uniques))
+            null |= part < 0
+            combined = combined * (len(uniques) + 1) + np.maximum(part, 0)
+        if len(columns) == 1:
+            codes = np.where(null, -1, combined)
+            return cls(codes, tuple(levels), None, len(levels[0]))
+        codes = np.full(n, -1, dtype=np.int64)
+        sub, combos = pd.factorize(combined[~null])
+        codes[~null] = sub
+        return cls(codes, tuple(levels), pd.Index(combos), len(combos))
+
+    def lookup(self, columns: Sequence[pd.Series]) -> np.ndarray:
+        """Codes of query rows (int64): fact code, ``n_keys`` when unseen, -1 when null."""
+        n = len(columns[0])
+        null = np.zeros(n, dtype=bool)
+        unseen = np.zeros(n, dtype=bool)
+        combined = np.zeros(n, dtype=np.int64)
+        for column, level in zip(columns, self.levels, strict=True):
+            missing = column.isna().to_numpy(dtype=bool)
+            found = level.get_indexer(pd.Index(column))
+            null |= missing
+            unseen |= (found < 0) & ~missing
+            combined = combined * (len(level) + 1) + np.maximum(found, 0)
+        if self.combos is not None:
+            combined = self.combos.get_indexer(pd.Index(combined))
+            unseen |= combined < 0
+        out = np.where(unseen, np.int64(self.n_keys), combined).astype(np.int64)
+        out[null] = -1
+        return out
+
+
+@dataclass(frozen=True)
+class Facts:
+    """The facts the features may draw on, and the declarations that need features.
+
+    ``decl`` holds the fact declarations with ``_t`` (int64 us) added; ``rows`` the
+    declarations to compute features for (same layout). For a training table ``rows is
+    decl`` (every declaration is a fact for the later ones); for scoring, ``decl`` is the
+    fitted history and ``rows`` the batch, whose declarations are never facts for each other,
+    so a row's features do not depend on what else is in its batch. ``labels`` has ``_pos``
+    (row of its declaration in ``decl``), ``_known`` (int64 us, when the outcome became
+    known) and boolean ``_inspected`` / ``_seized``; ``legs`` are the fact declarations' legs
+    (``_pos`` into ``decl``) and ``row_legs`` the rows' own legs (``_pos`` into ``rows``).
+
+    ``cache`` holds what depends on the facts only (key dictionaries, :class:`PriorIndex`
+    objects, route facts), built on first use by :meth:`cached`; a fitted pipeline keeps it,
+    so each batch costs O(batch x log history). A cache must only ever be shared between
+    Facts with the same facts (``dataclasses.replace`` of ``rows``/``row_legs``).
     """
 
     decl: pd.DataFrame
-    query: np.ndarray
+    rows: pd.DataFrame
     labels: pd.DataFrame | None
     flags: pd.DataFrame | None
     legs: pd.DataFrame | None
+    row_legs: pd.DataFrame | None
     ports: pd.DataFrame | None
     windows: tuple[int, ...]
     smoothing: float
     extra_categorical: tuple[str, ...] = ()
     extra_numeric: tuple[str, ...] = ()
+    cache: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def shared(self) -> bool:
+        """True when the rows are the facts themselves (a training table)."""
+        return self.rows is self.decl
 
     @property
     def t(self) -> np.ndarray:
-        """Declaration times of the query rows (int64 us)."""
-        return self.decl["_t"].to_numpy()[self.query]
+        """Declaration times of the rows (int64 us)."""
+        return self.rows["_t"].to_numpy()
+
+    @property
+    def t_facts(self) -> np.ndarray:
+        """Declaration times of the fact declarations (int64 us)."""
+        return self.decl["_t"].to_numpy()
+
+    def has(self, *columns: str) -> bool:
+        """Whether both the facts and the rows carry every one of ``columns``."""
+        return all(c in self.decl.columns and c in self.rows.columns for c in columns)
+
+    def cached(self, name: str, build: Callable[[], _T]) -> _T:
+        """``build()`` once per set of facts, kept under ``name`` in :attr:`cache`."""
+        if name not in self.cache:
+            self.cache[name] = build()
+        return cast(_T, self.cache[name])
+
+    def keys(
+        self, name: str, parts: Callable[[pd.DataFrame], Sequence[pd.Series]]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(codes of the fact declarations, codes of the rows) of the key ``parts(frame)``.
+
+        The dictionary is built once from the facts (cached as ``key:<name>``); the rows
+        are looked up in it (see :meth:`KeyCode.lookup`).
+        """
+        return self.encode(name, lambda: parts(self.decl), lambda: parts(self.rows))
+
+    def encode(
+        self,
+        name: str,
+        fact_parts: Callable[[], Sequence[pd.Series]],
+        row_parts: Callable[[], Sequence[pd.Series]],
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Like :meth:`keys` for key parts that are not declaration columns (one value per
+        fact declaration from ``fact_parts()``, one per row from ``row_parts()``)."""
+        code = self.cached(f"key:{name}", lambda: KeyCode.of(fact_parts()))
+        if self.shared:
+            return code.codes, code.codes
+        return code.codes, code.lookup(row_parts())
+
+    def label_index(self, name: str, keys: np.ndarray) -> PriorIndex:
+        """:func:`label_index` for fact codes ``keys``, cached as ``labels:<name>``."""
+        return self.cached(f"labels:{name}", lambda: label_index(self, keys))
 
 
 def label_index(facts: Facts, keys: np.ndarray) -> PriorIndex:
-    """Inspection outcomes keyed by ``keys`` (one code per declaration row), by known time."""
+    """Inspection outcomes keyed by ``keys`` (one code per fact declaration), by known time."""
     labels = facts.labels
     if labels is None:
         return PriorIndex(np.zeros(0, np.int64), np.zeros(0, np.int64), _label_weights(None))
@@ -250,7 +368,7 @@ def _label_weights(labels: pd.DataFrame | None) -> dict[str, np.ndarray]:
 def overall_prior(facts: Facts, q_time: np.ndarray) -> np.ndarray:
     """Share of inspections that found drugs among outcomes known before each ``t``."""
     n = len(facts.decl)
-    index = label_index(facts, np.zeros(n, dtype=np.int64))
+    index = facts.label_index("overall", np.zeros(n, dtype=np.int64))
     look = index.at(np.zeros(len(q_time), dtype=np.int64), q_time)
     inspected = look.total("inspected")
     seized = look.total("seized")
@@ -271,12 +389,12 @@ def entity_features(facts: Facts, role: str) -> dict[str, np.ndarray]:
     Empty when a column the role needs is absent from the declarations.
     """
     columns = ENTITY_ROLES[role]
-    if any(c not in facts.decl.columns for c in columns):
+    if not facts.has(*columns):
         return {}
-    keys = factorize(*(facts.decl[c] for c in columns))
-    t_all = facts.decl["_t"].to_numpy()
-    q_key, q_t = keys[facts.query], facts.t
-    look = PriorIndex(keys, t_all).at(q_key, q_t, windows=facts.windows)
+    keys, q_key = facts.keys(role, lambda frame: [frame[c] for c in columns])
+    q_t = facts.t
+    index = facts.cached(f"entity:{role}", lambda: PriorIndex(keys, facts.t_facts))
+    look = index.at(q_key, q_t, windows=facts.windows)
     out: dict[str, np.ndarray] = {}
     first = look.first()
     out[f"{role}_age_days"] = np.where(np.isnan(first), 0.0, (q_t - first) / DAY_US)
@@ -287,7 +405,7 @@ def entity_features(facts: Facts, role: str) -> dict[str, np.ndarray]:
     for w in facts.windows:
         out[f"{role}_declarations_{w}d"] = look.count(window=w)
     if facts.labels is not None:
-        labels = label_index(facts, keys).at(q_key, q_t)
+        labels = facts.label_index(role, keys).at(q_key, q_t)
         inspected = labels.total("inspected")
         seized = labels.total("seized")
         out[f"{role}_inspections"] = inspected
@@ -295,7 +413,7 @@ def entity_features(facts: Facts, role: str) -> dict[str, np.ndarray]:
         out[f"{role}_seizure_rate"] = smoothed_rate(
             seized, inspected, overall_prior(facts, q_t), facts.smoothing
         )
-    if role == "declarant" and "importer_id" in facts.decl.columns:
+    if role == "declarant" and facts.has("importer_id"):
         out["declarant_young_client_share_365d"] = _young_client_share(facts, keys, q_key, q_t)
     return out
 
@@ -304,16 +422,18 @@ def _young_client_share(
     facts: Facts, declarant: np.ndarray, q_key: np.ndarray, q_t: np.ndarray
 ) -> np.ndarray:
     """Share of the declarant's past-year declarations lodged for a young importer (NaN: none)."""
-    t_all = facts.decl["_t"].to_numpy()
-    importer = factorize(facts.decl["importer_id"])
-    # an importer's first declaration is never after any of its declarations, so the
-    # per-importer minimum is point in time for every row: no search needed
-    first = pd.Series(t_all).groupby(importer).transform("min").to_numpy()
-    age = (t_all - first) / DAY_US
-    young = ((importer >= 0) & (age < YOUNG_IMPORTER_DAYS)).astype(np.int64)
-    look = PriorIndex(declarant, t_all, {"young": young}).at(
-        q_key, q_t, windows=(PORTFOLIO_WINDOW_DAYS,)
-    )
+
+    def build() -> PriorIndex:
+        t_all = facts.t_facts
+        importer, _ = facts.keys("importer", lambda frame: [frame["importer_id"]])
+        # an importer's first declaration is never after any of its declarations, so the
+        # per-importer minimum is point in time for every fact: no search needed
+        first = pd.Series(t_all).groupby(importer).transform("min").to_numpy()
+        age = (t_all - first) / DAY_US
+        young = ((importer >= 0) & (age < YOUNG_IMPORTER_DAYS)).astype(np.int64)
+        return PriorIndex(declarant, t_all, {"young": young})
+
+    look = facts.cached("young_clients", build).at(q_key, q_t, windows=(PORTFOLIO_WINDOW_DAYS,))
     lodged = look.count(window=PORTFOLIO_WINDOW_DAYS)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(

@@ -16,6 +16,7 @@ declaration's own columns; an unknown part is ``?``.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 import pandas as pd
@@ -23,8 +24,6 @@ import pandas as pd
 from features.history import (
     Facts,
     PriorIndex,
-    factorize,
-    label_index,
     overall_prior,
     smoothed_rate,
 )
@@ -37,6 +36,7 @@ __all__ = [
     "corridor_features",
     "route_facts",
     "route_features",
+    "routes_of",
 ]
 
 EARTH_RADIUS_KM = 6371.0
@@ -53,7 +53,8 @@ class RouteFacts:
     ``corridor`` is the corridor id (``None`` when no column can make one); ``ports`` the
     long frame (``_pos``, ``port``) of every port on each route; ``legs`` the number of legs
     (NaN for a declaration without legs); ``length`` the route length (great-circle km when
-    ports are known, else legs); ``stats`` per-row dwell / AIS aggregates (legs only).
+    ports are known, else legs); ``end`` the last port of each route (None without legs
+    or ``port_of_entry``); ``stats`` per-row dwell / AIS aggregates (legs only).
     """
 
     corridor: pd.Series | None
@@ -61,7 +62,7 @@ class RouteFacts:
     legs: np.ndarray | None
     length: np.ndarray | None
     length_unit: str | None
-    end_key: np.ndarray | None
+    end: pd.Series | None
     stats: dict[str, np.ndarray]
 
 
@@ -84,14 +85,30 @@ def _haversine(
     return 2 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0)))
 
 
-def route_facts(facts: Facts) -> RouteFacts:
-    """Corridor ids, route ports, lengths and leg statistics for every declaration row."""
-    decl = facts.decl
+def route_facts(facts: Facts) -> tuple[RouteFacts, RouteFacts]:
+    """Route facts of the fact declarations (cached) and of the rows (their own legs only)."""
+    history = facts.cached("routes", lambda: routes_of(facts.decl, facts.legs, facts.ports))
+    if facts.shared:
+        return history, history
+    legs = facts.row_legs
+    if legs is None and facts.legs is not None:
+        legs = facts.legs.iloc[:0]
+    return history, routes_of(facts.rows, legs, facts.ports)
+
+
+def routes_of(
+    decl: pd.DataFrame, legs: pd.DataFrame | None, port_table: pd.DataFrame | None
+) -> RouteFacts:
+    """Corridor ids, route ports, lengths and leg statistics for every row of ``decl``.
+
+    ``legs`` carry ``_pos`` (their declaration's row in ``decl``); ``port_table`` the port
+    coordinates (``locode``, ``lat``, ``lon``) or None.
+    """
     n = len(decl)
     origin = _text(decl, "origin_country")
     pol = _text(decl, "port_of_loading")
     poe = _text(decl, "port_of_entry")
-    can_corridor = facts.legs is not None or any(
+    can_corridor = legs is not None or any(
         c in decl.columns for c in ("origin_country", "port_of_loading", "port_of_entry")
     )
     corridor = (origin + ":" + pol + ">" + poe) if can_corridor else None
@@ -104,7 +121,6 @@ def route_facts(facts: Facts) -> RouteFacts:
     stats: dict[str, np.ndarray] = {}
     legs_count = length = None
     unit = None
-    legs = facts.legs
     if legs is not None:
         legs = legs.sort_values(["_pos", "leg_seq"], kind="stable")
         pos = legs["_pos"].to_numpy()
@@ -141,17 +157,14 @@ def route_facts(facts: Facts) -> RouteFacts:
         end = last_to if end is None else last_to.where(has, end)
         stats = _leg_stats(legs, pos, n, has)
         length, unit = legs_count, "legs"
-        if facts.ports is not None:
-            length, unit = _route_km(legs, pos, n, has, facts.ports), "km"
+        if port_table is not None:
+            length, unit = _route_km(legs, pos, n, has, port_table), "km"
     ports = (
         pd.concat(port_rows, ignore_index=True).dropna().drop_duplicates()
         if port_rows
         else pd.DataFrame({"_pos": np.zeros(0, np.int64), "port": pd.Series([], dtype="str")})
     )
-    end_key = None
-    if end is not None and "origin_country" in decl.columns:
-        end_key = factorize(decl["origin_country"], end)
-    return RouteFacts(corridor, ports, legs_count, length, unit, end_key, stats)
+    return RouteFacts(corridor, ports, legs_count, length, unit, end, stats)
 
 
 def _leg_stats(
@@ -215,92 +228,106 @@ def _route_km(
     return out
 
 
-def route_features(facts: Facts, rf: RouteFacts) -> dict[str, np.ndarray]:
-    """Legs, transshipments, dwell, AIS gaps and length against the usual route (legs only)."""
+def route_features(facts: Facts, routes: tuple[RouteFacts, RouteFacts]) -> dict[str, np.ndarray]:
+    """Legs, transshipments, dwell, AIS gaps and length against the usual route (legs only).
+
+    ``routes``: (fact declarations, rows) as :func:`route_facts` returns them.
+    """
+    history, rf = routes
     if facts.legs is None or rf.legs is None:
         return {}
-    q = facts.query
-    legs = rf.legs[q]
+    legs = rf.legs
     out: dict[str, np.ndarray] = {
         "route_legs": np.where(np.isnan(legs), 0.0, legs),
         "route_transshipments": legs - 1,
     }
-    for name, values in rf.stats.items():
-        out[name] = values[q]
+    out.update(rf.stats)
     if rf.length is not None:
         if rf.length_unit == "km":
-            out["route_km"] = rf.length[q]
-        if rf.end_key is not None:
-            ok = np.isfinite(rf.length)
-            key = np.where(ok, rf.end_key, -1)
-            index = PriorIndex(
-                key, facts.decl["_t"].to_numpy(), {"s": np.where(ok, rf.length, 0.0)}
+            out["route_km"] = rf.length
+        fact_end, row_end = history.end, rf.end
+        if fact_end is not None and row_end is not None and facts.has("origin_country"):
+            end, q_end = facts.encode(
+                "origin_end",
+                lambda: [facts.decl["origin_country"], fact_end],
+                lambda: [facts.rows["origin_country"], row_end],
             )
-            look = index.at(rf.end_key[q], facts.t)
+
+            def build() -> PriorIndex:
+                length = cast(np.ndarray, history.length)
+                ok = np.isfinite(length)
+                key = np.where(ok, end, -1)
+                return PriorIndex(key, facts.t_facts, {"s": np.where(ok, length, 0.0)})
+
+            look = facts.cached("usual_route", build).at(q_end, facts.t)
             count, total = look.count(), look.total("s")
             with np.errstate(divide="ignore", invalid="ignore"):
                 usual = total / count
-                ratio = rf.length[q] / usual
+                ratio = rf.length / usual
             out["route_length_vs_usual"] = np.where(count >= MIN_USUAL_ROUTES, ratio, np.nan)
     return out
 
 
-def corridor_features(facts: Facts, rf: RouteFacts) -> dict[str, np.ndarray]:
+def corridor_features(facts: Facts, routes: tuple[RouteFacts, RouteFacts]) -> dict[str, np.ndarray]:
     """Corridor activity and seizure history, and the riskiest port on the route, point in time."""
-    if rf.corridor is None:
+    history, rf = routes
+    if history.corridor is None or rf.corridor is None:
         return {}
-    q, q_t = facts.query, facts.t
-    t_all = facts.decl["_t"].to_numpy()
-    key = factorize(rf.corridor)
+    q_t = facts.t
+    fact_corridor, row_corridor = history.corridor, rf.corridor
+    key, q_key = facts.encode("corridor", lambda: [fact_corridor], lambda: [row_corridor])
     out: dict[str, np.ndarray] = {}
-    look = PriorIndex(key, t_all).at(key[q], q_t, windows=facts.windows)
+    index = facts.cached("corridor", lambda: PriorIndex(key, facts.t_facts))
+    look = index.at(q_key, q_t, windows=facts.windows)
     for w in facts.windows:
         out[f"corridor_declarations_{w}d"] = look.count(window=w)
     if facts.labels is None:
         return out
     prior = overall_prior(facts, q_t)
     m = facts.smoothing
-    seen = label_index(facts, key).at(key[q], q_t)
+    seen = facts.label_index("corridor", key).at(q_key, q_t)
     inspected, seized = seen.total("inspected"), seen.total("seized")
     out["corridor_inspections"] = inspected
     out["corridor_seizures"] = seized
     out["corridor_seizure_rate"] = smoothed_rate(seized, inspected, prior, m)
-    out.update(_port_features(facts, rf, prior))
+    out.update(_port_features(facts, routes, prior))
     return out
 
 
-def _port_features(facts: Facts, rf: RouteFacts, prior: np.ndarray) -> dict[str, np.ndarray]:
+def _port_features(
+    facts: Facts, routes: tuple[RouteFacts, RouteFacts], prior: np.ndarray
+) -> dict[str, np.ndarray]:
     """Highest smoothed port seizure rate on the route and how many ports are high-risk.
 
     Absent (not all-NaN) when no port can be known: no port column and no route legs, as in
     a mapped layout with only ``origin_country``, whose corridor is the origin alone.
     """
     labels = facts.labels
-    n_q = len(facts.query)
+    n_q = len(facts.rows)
     if labels is None:
         return {}
     if facts.legs is None and not any(c in facts.decl.columns for c in _PORT_COLUMNS):
         return {}
-    ports = rf.ports
-    port_key = factorize(ports["port"])
-    # outcome events: each labelled declaration's ports, known when its outcome is known
-    by_pos = pd.DataFrame({"_pos": ports["_pos"].to_numpy(), "_key": port_key})
-    events = labels[["_pos", "_known", "_inspected", "_seized"]].merge(by_pos, on="_pos")
-    index = PriorIndex(
-        events["_key"].to_numpy(),
-        events["_known"].to_numpy(),
-        {
-            "inspected": events["_inspected"].to_numpy().astype(np.int64),
-            "seized": events["_seized"].to_numpy().astype(np.int64),
-        },
+    history, rf = routes
+    port_key, q_port = facts.encode(
+        "port", lambda: [history.ports["port"]], lambda: [rf.ports["port"]]
     )
-    ordinal = np.full(len(facts.decl), -1, dtype=np.int64)
-    ordinal[facts.query] = np.arange(n_q)
-    row_ord = ordinal[ports["_pos"].to_numpy()]
-    mine = row_ord >= 0
-    row_ord = row_ord[mine]
-    t_all = facts.decl["_t"].to_numpy()
-    look = index.at(port_key[mine], t_all[ports["_pos"].to_numpy()[mine]])
+
+    def build() -> PriorIndex:
+        # outcome events: each labelled declaration's ports, known when its outcome is known
+        by_pos = pd.DataFrame({"_pos": history.ports["_pos"].to_numpy(), "_key": port_key})
+        events = labels[["_pos", "_known", "_inspected", "_seized"]].merge(by_pos, on="_pos")
+        return PriorIndex(
+            events["_key"].to_numpy(),
+            events["_known"].to_numpy(),
+            {
+                "inspected": events["_inspected"].to_numpy().astype(np.int64),
+                "seized": events["_seized"].to_numpy().astype(np.int64),
+            },
+        )
+
+    row_ord = rf.ports["_pos"].to_numpy()
+    look = facts.cached("ports", build).at(q_port, facts.t[row_ord])
     rate = smoothed_rate(
         look.total("seized"), look.total("inspected"), prior[row_ord], facts.smoothing
     )

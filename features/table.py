@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -141,11 +142,25 @@ def _known_labels(labels: pd.DataFrame, declared: pd.DataFrame) -> pd.DataFrame:
     return out.reset_index(drop=True)
 
 
-def _facts(
-    sources: Sources, query: np.ndarray, windows: tuple[int, ...], smoothing: float
-) -> Facts:
-    decl = sources.declarations.reset_index(drop=True).copy()
+def _frame_rows(declarations: pd.DataFrame) -> pd.DataFrame:
+    """Declarations with a fresh 0-based index and ``_t`` (int64 us)."""
+    decl = declarations.reset_index(drop=True).copy()
     decl["_t"] = times_us(decl["declared_at"])
+    return decl
+
+
+def _legs_of(legs: pd.DataFrame, decl: pd.DataFrame) -> pd.DataFrame:
+    """The legs of ``decl``'s declarations with ``_pos`` (their row in ``decl``)."""
+    rows = pd.DataFrame(
+        {"declaration_id": decl["declaration_id"].to_numpy(), "_pos": np.arange(len(decl))}
+    )
+    found = legs.merge(rows, on="declaration_id", how="inner", sort=False)
+    return found.reset_index(drop=True)
+
+
+def _history_facts(sources: Sources, windows: tuple[int, ...], smoothing: float) -> Facts:
+    """Every declaration of ``sources`` as facts, and as the rows (a training table)."""
+    decl = _frame_rows(sources.declarations)
     labels = None
     if sources.labels is not None:
         labels = _known_labels(sources.labels, decl)
@@ -164,10 +179,11 @@ def _facts(
         legs["_pos"] = pos[ok].astype(np.int64)
     return Facts(
         decl=decl,
-        query=query,
+        rows=decl,
         labels=labels,
         flags=flags,
         legs=legs,
+        row_legs=legs,
         ports=sources.ports,
         windows=windows,
         smoothing=smoothing,
@@ -249,17 +265,17 @@ class FeaturePipeline:
                 f"({', '.join(GROUPS)}) or a feature name from the catalogue"
             )
 
-    def _compute(self, sources: Sources, query: np.ndarray) -> tuple[pd.DataFrame, dict[str, Any]]:
-        """Features of ``sources.declarations`` rows ``query``, with metadata."""
-        facts = _facts(sources, query, self.windows, self.smoothing)
+    def _compute(self, facts: Facts, sources: Sources) -> tuple[pd.DataFrame, dict[str, Any]]:
+        """Features of ``facts.rows``, with metadata; ``sources`` (the facts' own) say which
+        sources and columns exist, for the absent groups."""
         values: dict[str, Any] = {}
         values.update(declaration_features(facts))
         for role in ENTITY_ROLES:
             values.update(entity_features(facts, role))
         values.update(financial_features(facts))
-        rf = route_facts(facts)
-        values.update(route_features(facts, rf))
-        values.update(corridor_features(facts, rf))
+        routes = route_facts(facts)
+        values.update(route_features(facts, routes))
+        values.update(corridor_features(facts, routes))
         values.update(extra_features(facts))
         groups = self._groups(sources)
         self._check_exclude(groups)
@@ -274,16 +290,16 @@ class FeaturePipeline:
         names = [n for n in values if n not in dropped and groups[n] not in dropped]
         cats = set(CATEGORICAL) | {extra_feature_name(c) for c in sources.extra_categorical}
         categorical = [n for n in names if n in cats]
-        corridor = (
-            rf.corridor.iloc[query].reset_index(drop=True)
-            if rf.corridor is not None
-            else pd.Series(pd.NA, index=range(len(query)), dtype="str")
-        )
-        decl = facts.decl
+        rows = facts.rows
+        corridor = routes[1].corridor
         columns: dict[str, Any] = {
-            "declaration_id": decl["declaration_id"].iloc[query].reset_index(drop=True),
-            "declared_at": decl["declared_at"].iloc[query].reset_index(drop=True),
-            "corridor_id": corridor,
+            "declaration_id": rows["declaration_id"],
+            "declared_at": rows["declared_at"],
+            "corridor_id": (
+                corridor
+                if corridor is not None
+                else pd.Series(pd.NA, index=range(len(rows)), dtype="str")
+            ),
         }
         for name in names:
             value = values[name]
@@ -345,6 +361,7 @@ class FeaturePipeline:
             extra_numeric=tuple(sources.extra_numeric),
         )
         self.cutoff_ = cutoff
+        self.history_: Facts | None = None
         # the feature set is that of the whole input (what build_table on it would produce)
         probe = Sources(
             declarations=decl.iloc[:0][_decl_columns(sources)],
@@ -355,7 +372,7 @@ class FeaturePipeline:
             extra_categorical=tuple(sources.extra_categorical),
             extra_numeric=tuple(sources.extra_numeric),
         )
-        _, meta = self._compute(probe, np.zeros(0, dtype=np.int64))
+        _, meta = self._compute(_history_facts(probe, self.windows, self.smoothing), probe)
         self.feature_names_: list[str] = meta["feature_names"]
         self.categorical_features_: list[str] = meta["categorical_features"]
         self.groups_absent_: dict[str, str] = meta["groups_absent"]
@@ -368,73 +385,125 @@ class FeaturePipeline:
         if not hasattr(self, "state_"):
             raise RiskError("FeaturePipeline is not fitted: call fit(sources) or load(folder)")
 
-    def _combined(self, sources: Sources) -> Sources:
-        """The fitted fact log followed by the batch's own facts (no fact counted twice)."""
-        state = self.state_
-        batch = sources.declarations
-        declared = batch["declared_at"]
+    def _history(self) -> Facts:
+        """The fitted facts with their per-key indexes, built on first use and kept.
+
+        Key dictionaries, sorted keys and times and cumulative sums live in the Facts'
+        cache; every later transform only looks its batch up in them.
+        """
+        if getattr(self, "history_", None) is None:
+            self.history_ = _history_facts(self.state_, self.windows, self.smoothing)
+            ids = pd.Index(self.history_.decl["declaration_id"]).drop_duplicates()
+            self.history_.cache["ids"] = ids
+        return cast(Facts, self.history_)
+
+    def screen(self, declarations: pd.DataFrame) -> pd.DataFrame:
+        """Rows of a batch the fitted state cannot score, each with its reason.
+
+        Returns one row per refused declaration (index = the input's index; columns
+        ``row`` (1-based data row: the input's integer index + 1, as the readers number
+        rows, else the position + 1), ``declaration_id``, ``column``, ``reason``); empty when
+        every row can be transformed. Refused: a declaration dated before ``cutoff_`` (the
+        fitted history already holds facts from its future) and a ``declaration_id`` already
+        in the fitted history. A batch scorer rejects these rows and transforms the rest.
+        """
+        self._check_fitted()
+        history = self._history()
+        declared = declarations["declared_at"]
         early = (declared < self.cutoff_).to_numpy(dtype=bool)
-        if early.any():
-            i = int(np.flatnonzero(early)[0])
-            raise FutureLeakError(
-                f"declarations: row {batch.index[i] + 1}: column 'declared_at': declaration "
-                f"{batch['declaration_id'].iloc[i]!r} is dated {declared.iloc[i]}, before the "
-                f"feature state's cutoff {self.cutoff_}; expected declarations at or after the "
-                f"cutoff (the fitted history already holds facts from its future) — "
-                f"{int(early.sum())} such row(s)"
-            )
-        seen = batch["declaration_id"].isin(set(state.declarations["declaration_id"]))
-        if seen.any():
-            i = int(np.flatnonzero(seen.to_numpy(dtype=bool))[0])
-            raise ContractError(
-                f"declarations: row {batch.index[i] + 1}: column 'declaration_id': "
-                f"{batch['declaration_id'].iloc[i]!r} is already in the fitted history"
-            )
-        columns = [c for c in _decl_columns(state) if c in batch.columns]
-        declarations = pd.concat([state.declarations, batch[columns]], ignore_index=True)
-
-        def union(
-            old: pd.DataFrame | None, new: pd.DataFrame | None, key: str | None
-        ) -> pd.DataFrame | None:
-            if new is None:
-                return old
-            if old is None:
-                return new.reset_index(drop=True)
-            if key is not None and key in old.columns and key in new.columns:
-                new = new[~new[key].isin(set(old[key])).to_numpy(dtype=bool)]
-            return pd.concat(
-                [old, new[[c for c in old.columns if c in new.columns]]], ignore_index=True
-            )
-
-        legs = sources.route_legs
-        if legs is not None:
-            legs = _keep(
-                legs[legs["declaration_id"].isin(set(batch["declaration_id"]))], _LEG_FACTS
-            )
-        return Sources(
-            declarations=declarations,
-            labels=union(state.labels, _keep(sources.labels, _LABEL_FACTS), "declaration_id"),
-            financial_flags=union(
-                state.financial_flags, _keep(sources.financial_flags, _FLAG_FACTS), "flag_id"
-            ),
-            route_legs=union(state.route_legs, legs, None),
-            ports=state.ports if state.ports is not None else _keep(sources.ports, _PORT_FACTS),
-            extra_categorical=state.extra_categorical,
-            extra_numeric=state.extra_numeric,
+        ids: pd.Index = history.cache["ids"]
+        seen = (ids.get_indexer(pd.Index(declarations["declaration_id"])) >= 0) & ~early
+        index = declarations.index
+        position = (
+            index.to_numpy() + 1
+            if pd.api.types.is_integer_dtype(index.dtype)
+            else np.arange(1, len(declarations) + 1)
         )
+        parts = []
+        if early.any():
+            parts.append(
+                pd.DataFrame(
+                    {
+                        "row": position[early],
+                        "declaration_id": declarations["declaration_id"].to_numpy()[early],
+                        "column": "declared_at",
+                        "reason": [
+                            f"dated {when}, before the feature state's cutoff {self.cutoff_}; "
+                            f"expected declarations at or after the cutoff (the fitted history "
+                            f"already holds facts from its future)"
+                            for when in declared.to_numpy()[early]
+                        ],
+                    },
+                    index=declarations.index[early],
+                )
+            )
+        if seen.any():
+            parts.append(
+                pd.DataFrame(
+                    {
+                        "row": position[seen],
+                        "declaration_id": declarations["declaration_id"].to_numpy()[seen],
+                        "column": "declaration_id",
+                        "reason": "already in the fitted history",
+                    },
+                    index=declarations.index[seen],
+                )
+            )
+        if not parts:
+            return pd.DataFrame(
+                {"row": [], "declaration_id": [], "column": [], "reason": []},
+                index=declarations.index[:0],
+            ).astype({"row": np.int64})
+        return pd.concat(parts).sort_values("row", kind="stable")
 
     def transform(self, sources: Sources) -> pd.DataFrame:
         """Features of ``sources.declarations`` (input order and index), point in time.
 
+        Each row sees the fitted state (facts before ``cutoff_``) and its own facts only:
+        its own columns and its own route legs (from ``sources.route_legs``); never the
+        other declarations of the batch, so a row's features do not depend on its batch or
+        on chunking. Labels and flags given with the batch are ignored here: they are
+        history, added with :meth:`refresh`. Cost: O(batch x log history) once the state's
+        indexes exist (built on the first call and kept).
+
         Columns: ``declaration_id``, ``declared_at``, ``corridor_id``, then
-        ``feature_names_``. A declaration dated before ``cutoff_`` is a
-        :class:`FutureLeakError` naming its row.
+        ``feature_names_``. A declaration :meth:`screen` refuses is an error for the whole
+        batch here (:class:`FutureLeakError` for a date before ``cutoff_``,
+        :class:`ContractError` for an id already in the history), naming its row; score a
+        batch row by row with :meth:`screen` then :meth:`transform` of the rest.
         """
         self._check_fitted()
-        combined = self._combined(sources)
-        n_state = len(self.state_.declarations)
-        query = np.arange(n_state, len(combined.declarations))
-        frame, _ = self._compute(combined, query)
+        batch = sources.declarations
+        refused = self.screen(batch)
+        if len(refused):
+            first = refused.iloc[0]
+            kind = FutureLeakError if first["column"] == "declared_at" else ContractError
+            value = first["declaration_id"]
+            raise kind(
+                f"declarations: row {int(first['row'])}: column "
+                f"{first['column']!r}: declaration {value!r} is {first['reason']} — "
+                f"{len(refused)} such row(s)"
+            )
+        history = self._history()
+        known = self.state_.declarations
+        columns = _decl_columns(self.state_)
+        # a fitted column absent from the batch is unknown for its rows (null), never zero
+        rows = _frame_rows(
+            pd.DataFrame(
+                {
+                    c: batch[c]
+                    if c in batch.columns
+                    else pd.Series(None, index=batch.index, dtype=known[c].dtype)
+                    for c in columns
+                },
+                index=batch.index,
+            )
+        )
+        legs = None
+        if sources.route_legs is not None and history.legs is not None:
+            legs = _legs_of(_keep(sources.route_legs, _LEG_FACTS), rows)  # type: ignore[arg-type]
+        facts = replace(history, rows=rows, row_legs=legs)
+        frame, _ = self._compute(facts, self.state_)
         missing = [n for n in self.feature_names_ if n not in frame.columns]
         if missing:
             raise ContractError(
@@ -444,9 +513,69 @@ class FeaturePipeline:
         frame = frame[[*_META, *self.feature_names_]]
         for name in self.categorical_features_:
             frame[name] = _as_category(frame[name], self.category_levels_.get(name, []))
-        frame.index = sources.declarations.index
+        frame.index = batch.index
         frame.attrs.update(self._attrs())
         return frame
+
+    def refresh(self, sources: Sources, *, cutoff: pd.Timestamp | None = None) -> FeaturePipeline:
+        """A new pipeline whose state adds ``sources``' newer facts; ``self`` is unchanged.
+
+        Newer declarations (ids not yet in the state), labels (for declarations without
+        one yet), flags (new ``flag_id``) and legs (of declarations without legs yet) join
+        the fact log, and the cutoff moves to ``cutoff`` (default: just after the newest
+        fact), never backwards. The feature set and category levels stay the fitted ones
+        (a model's input schema); a refresh that would change the feature set is a
+        :class:`ContractError`.
+        """
+        self._check_fitted()
+        state = self.state_
+        old_ids = state.declarations["declaration_id"]
+        new_decl = sources.declarations
+        new_decl = new_decl[~new_decl["declaration_id"].isin(old_ids).to_numpy(dtype=bool)]
+        columns = [c for c in _decl_columns(state) if c in new_decl.columns]
+        declarations = pd.concat([state.declarations, new_decl[columns]], ignore_index=True)
+
+        def union(
+            old: pd.DataFrame | None, new: pd.DataFrame | None, key: str
+        ) -> pd.DataFrame | None:
+            if new is None:
+                return old
+            if old is None:
+                return new.reset_index(drop=True)
+            new = new[~new[key].isin(old[key]).to_numpy(dtype=bool)]
+            return pd.concat(
+                [old, new[[c for c in old.columns if c in new.columns]]], ignore_index=True
+            )
+
+        merged = Sources(
+            declarations=declarations,
+            labels=union(state.labels, _keep(sources.labels, _LABEL_FACTS), "declaration_id"),
+            financial_flags=union(
+                state.financial_flags, _keep(sources.financial_flags, _FLAG_FACTS), "flag_id"
+            ),
+            route_legs=union(
+                state.route_legs, _keep(sources.route_legs, _LEG_FACTS), "declaration_id"
+            ),
+            ports=state.ports if state.ports is not None else _keep(sources.ports, _PORT_FACTS),
+            extra_categorical=state.extra_categorical,
+            extra_numeric=state.extra_numeric,
+        )
+        fresh = FeaturePipeline(
+            windows=self.windows, smoothing=self.smoothing, exclude=self.exclude
+        )
+        fresh.fit(merged, cutoff=cutoff)
+        if fresh.cutoff_ < self.cutoff_:
+            fresh.fit(merged, cutoff=self.cutoff_)
+        if fresh.feature_names_ != self.feature_names_:
+            raise ContractError(
+                f"refresh: the new history gives features {fresh.feature_names_} but the "
+                f"pipeline was fitted with {self.feature_names_}; expected the sources and "
+                f"columns it was fitted on"
+            )
+        fresh.categorical_features_ = list(self.categorical_features_)
+        fresh.category_levels_ = {k: list(v) for k, v in self.category_levels_.items()}
+        fresh.groups_absent_ = dict(self.groups_absent_)
+        return fresh
 
     def _attrs(self) -> dict[str, Any]:
         return {
@@ -537,6 +666,7 @@ class FeaturePipeline:
         pipeline.categorical_features_ = list(doc["categorical_features"])
         pipeline.category_levels_ = {k: list(v) for k, v in doc["category_levels"].items()}
         pipeline.groups_absent_ = dict(doc["groups_absent"])
+        pipeline.history_ = None
         return pipeline
 
 
@@ -578,8 +708,8 @@ def build_table(
     features. ``attrs``: ``feature_names``, ``categorical_features``, ``groups_absent``.
     """
     pipeline = FeaturePipeline(windows=windows, smoothing=smoothing, exclude=exclude)
-    n = len(sources.declarations)
-    frame, meta = pipeline._compute(sources, np.arange(n))
+    facts = _history_facts(sources, pipeline.windows, pipeline.smoothing)
+    frame, meta = pipeline._compute(facts, sources)
     frame = frame[[*_META, *meta["feature_names"]]]
     for name in meta["categorical_features"]:
         frame[name] = _as_category(frame[name], [])

@@ -1,7 +1,7 @@
 """riskmodel: seizure-risk modelling for customs targeting.
 
 The notebook API (``riskmodel.train(config)``, ``riskmodel.evaluate(...)``, ``tune``,
-``promote``, ``sample``, ``validate``) and :class:`RiskModel` are exported lazily: importing
+``promote``, ``sample``, ``validate``, ``score``) and :class:`RiskModel` are exported lazily: importing
 the package stays fast, and mlflow, optuna, shap and matplotlib load only when a function that
 needs them runs.
 
@@ -21,10 +21,19 @@ import types
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from riskmodel.api import evaluate, promote, sample, train, tune, validate
+    from riskmodel.api import evaluate, promote, sample, score, train, tune, validate
     from riskmodel.model import RiskModel
 
-__all__ = ["RiskModel", "evaluate", "promote", "sample", "train", "tune", "validate"]
+__all__ = [
+    "RiskModel",
+    "evaluate",
+    "promote",
+    "sample",
+    "score",
+    "train",
+    "tune",
+    "validate",
+]
 
 _HOMES = {
     "train": "riskmodel.api",
@@ -33,6 +42,7 @@ _HOMES = {
     "promote": "riskmodel.api",
     "sample": "riskmodel.api",
     "validate": "riskmodel.api",
+    "score": "riskmodel.api",
     "RiskModel": "riskmodel.model",
 }
 

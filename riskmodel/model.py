@@ -6,6 +6,9 @@ A saved model is a folder an auditor can read, with no pickles:
 - ``model.txt`` — the booster in LightGBM's own text format (only the trees up to the best
   iteration, so a loaded model predicts exactly what the in-process one did);
 - ``calibrator.json`` — :meth:`Calibrator.to_dict`;
+- ``drift_reference.json`` (optional: models trained before it existed lack it) — per-feature
+  bins and shares of the training rows (:func:`riskmodel.scoring.drift.fit_reference`), the
+  reference batch scoring measures drift against;
 - ``meta.json`` — feature names, categorical features, training cutoff, split, config
   snapshot, data fingerprint; written last, so a folder without it is incomplete.
 """
@@ -82,6 +85,7 @@ class RiskModel:
     booster: lightgbm.Booster
     calibrator: Calibrator
     meta: dict[str, Any] = field(default_factory=dict)
+    drift_reference: dict[str, Any] | None = None
 
     @property
     def feature_names(self) -> list[str]:
@@ -131,6 +135,21 @@ class RiskModel:
             }
         )
 
+    def fit_drift_reference(self, table: pd.DataFrame) -> RiskModel:
+        """Learn the drift reference from the training rows of a point-in-time table.
+
+        Training rows are those declared before ``meta["training_cutoff"]`` (all rows when the
+        meta has no cutoff). Returns ``self``.
+        """
+        from riskmodel.scoring.drift import fit_reference
+
+        rows = table
+        cutoff = self.meta.get("training_cutoff")
+        if cutoff is not None and "declared_at" in table.columns:
+            rows = table[(table["declared_at"] < pd.Timestamp(cutoff)).to_numpy(dtype=bool)]
+        self.drift_reference = fit_reference(rows, self.feature_names, self.categorical_features)
+        return self
+
     def save(self, folder: Path | str) -> None:
         """Write the model folder (see module doc); ``folder`` must be new or empty."""
         folder = Path(folder)
@@ -142,6 +161,10 @@ class RiskModel:
         (folder / "calibrator.json").write_text(
             json.dumps(self.calibrator.to_dict(), indent=2), encoding="utf-8"
         )
+        if self.drift_reference is not None:
+            (folder / "drift_reference.json").write_text(
+                json.dumps(self.drift_reference, indent=2), encoding="utf-8"
+            )
         (folder / "meta.json").write_text(
             json.dumps(self.meta, indent=2, default=str), encoding="utf-8"
         )
@@ -189,4 +212,19 @@ class RiskModel:
             raise ModelError(
                 f"{folder / 'feature_state'}: cannot load feature state: {exc}"
             ) from exc
-        return cls(pipeline=pipeline, booster=booster, calibrator=calibrator, meta=meta)
+        drift_reference = None
+        drift_file = folder / "drift_reference.json"
+        if drift_file.exists():
+            try:
+                drift_reference = json.loads(drift_file.read_text(encoding="utf-8"))
+                if not isinstance(drift_reference, dict) or "features" not in drift_reference:
+                    raise ValueError("expected an object with 'features'")
+            except (OSError, ValueError) as exc:
+                raise ModelError(f"{drift_file}: unreadable drift reference: {exc}") from None
+        return cls(
+            pipeline=pipeline,
+            booster=booster,
+            calibrator=calibrator,
+            meta=meta,
+            drift_reference=drift_reference,
+        )

@@ -1,8 +1,8 @@
 """The notebook API: every command of the CLI is one call here (no printing, no exiting).
 
 One module per capability (``data``: sample, validate, features; ``training``: train,
-evaluate, tune, promote; ``report``: explain, verify), re-exported here; a new capability
-adds one module.
+evaluate, tune, promote; ``scoring``: score; ``report``: explain, verify), re-exported here; a
+new capability adds one module.
 
 ``train``, ``evaluate``, ``tune``, ``promote``, ``sample``, ``validate``, ``features`` return
 dataclasses or frames; progress goes to an optional ``progress(message)`` callback so the CLI
@@ -24,6 +24,7 @@ start on are scored and counted.
 from riskmodel.api._common import Progress
 from riskmodel.api.data import describe, features, sample, validate
 from riskmodel.api.report import ExplainResult, explain, verify
+from riskmodel.api.scoring import score
 from riskmodel.api.training import (
     INPUT_EXAMPLE_ROWS,
     REQUIRED_DECLARATION_COLUMNS,
@@ -53,6 +54,7 @@ __all__ = [
     "input_example",
     "promote",
     "sample",
+    "score",
     "train",
     "tune",
     "validate",

@@ -181,7 +181,7 @@ def train(
     say(progress, "fitting the scoring feature state")
     pipeline = FeaturePipeline(exclude=cfg.features.exclude).fit(sources)
     say(progress, "fitting LightGBM and the calibrator")
-    model = fit_model(table, config=cfg, split=split, pipeline=pipeline)
+    model = fit_model(table, config=cfg, split=split, pipeline=pipeline).fit_drift_reference(table)
     if cfg.data.mapping is not None:
         # the model keeps its mapping, so evaluate and scoring read the same layout unasked
         model.meta["mapping"] = {

@@ -2,18 +2,19 @@
 
 The only package that imports typer. ``_app`` holds the app, the shared options and the one
 place a domain error becomes its exit code; each command group is one module (``data``:
-sample, validate, features; ``training``: train, evaluate, tune, promote; ``report``:
-explain, verify; ``demo``). Heavy libraries are imported inside the commands that need them.
+sample, validate, features; ``training``: train, evaluate, tune, promote; ``scoring``: score;
+``report``: explain, verify; ``demo``). Heavy libraries are imported inside the commands that
+need them.
 """
 
 from __future__ import annotations
 
-from riskmodel.cli import data, demo, report, training
+from riskmodel.cli import data, demo, report, scoring, training
 from riskmodel.cli._app import app
 
 __all__ = ["app", "main"]
 
-_COMMAND_MODULES = (data, training, demo, report)
+_COMMAND_MODULES = (data, training, scoring, report, demo)
 """Imported for their ``@app.command()`` registrations."""
 
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import replace
+from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
@@ -62,23 +64,52 @@ def assert_same_features(expected: pd.DataFrame, got: pd.DataFrame, names: list[
             assert np.array_equal(a.to_numpy(float), b.to_numpy(float), equal_nan=True), name
 
 
-def check_identity(sources: Sources, cutoff: pd.Timestamp) -> None:
-    table = build_table(sources)
-    past, future = split_at(sources, cutoff)
+def with_row(past: Sources, batch: Sources, i: int) -> Sources:
+    """``past`` plus declaration ``i`` of ``batch`` and its own route legs."""
+    row = batch.declarations.iloc[[i]]
+    legs = past.route_legs
+    if batch.route_legs is not None and legs is not None:
+        own = batch.route_legs[batch.route_legs["declaration_id"].isin(row["declaration_id"])]
+        legs = pd.concat([legs, own], ignore_index=True)
+    return replace(
+        past,
+        declarations=pd.concat([past.declarations, row], ignore_index=True),
+        route_legs=legs,
+    )
+
+
+def check_scoring_identity(
+    past: Sources, batch: Sources, cutoff: pd.Timestamp, rows: Sequence[int]
+) -> None:
+    """transform(batch) row r == build_table(past + r) row r; chunking and order change nothing."""
     pipeline = FeaturePipeline().fit(past, cutoff=cutoff)
-    got = pipeline.transform(future)
-    assert pipeline.feature_names_ == table.attrs["feature_names"]
-    expected = table[(table["declared_at"] >= cutoff).to_numpy(dtype=bool)]
-    assert_same_features(expected.reset_index(drop=True), got.reset_index(drop=True),
-                         table.attrs["feature_names"])  # fmt: skip
-    # fitting on everything with the cutoff gives the same state as fitting on the past
-    again = FeaturePipeline().fit(sources, cutoff=cutoff).transform(future)
-    assert_same_features(got, again, table.attrs["feature_names"])
+    got = pipeline.transform(batch)
+    names = pipeline.feature_names_
+    for i in rows:
+        table = build_table(with_row(past, batch, i))
+        assert table.attrs["feature_names"] == names
+        assert_same_features(table.tail(1).reset_index(drop=True),
+                             got.iloc[[i]].reset_index(drop=True), names)  # fmt: skip
+    n = len(batch.declarations)
+    chunks = [
+        pipeline.transform(replace(batch, declarations=batch.declarations.iloc[k : k + 3]))
+        for k in range(0, n, 3)
+    ]
+    assert_same_features(got, pd.concat(chunks), names)
+    order = np.random.default_rng(n).permutation(n)
+    shuffled = pipeline.transform(replace(batch, declarations=batch.declarations.iloc[order]))
+    assert_same_features(got, shuffled.loc[got.index], names)
+    # a fresh pipeline (no cached indexes yet) and a reused one agree
+    assert_same_features(got, FeaturePipeline().fit(past, cutoff=cutoff).transform(batch), names)
 
 
-@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    max_examples=15,
+    deadline=timedelta(seconds=60),
+    suppress_health_check=[HealthCheck.too_slow],
+)
 @given(data=st.data())
-def test_fit_before_transform_after_equals_build_table(data: st.DataObject) -> None:
+def test_transform_row_equals_build_table_of_history_plus_that_row(data: st.DataObject) -> None:
     sources = data.draw(worlds())
     cutoff = data.draw(
         st.one_of(
@@ -86,7 +117,32 @@ def test_fit_before_transform_after_equals_build_table(data: st.DataObject) -> N
             st.integers(0, 60 * 24).map(at),
         )
     )
-    check_identity(sources, cutoff)
+    past, batch = split_at(sources, cutoff)
+    check_scoring_identity(past, batch, cutoff, range(len(batch.declarations)))
+
+
+def test_build_table_is_unchanged_by_the_scoring_path() -> None:
+    # the training table still lets every declaration see every earlier one: D2 sees D1
+    decl = typed(
+        "declarations",
+        [
+            {"declaration_id": "D1", "declared_at": at(0), "importer_id": "I1",
+             "hs_code": "090111"},
+            {"declaration_id": "D2", "declared_at": at(5), "importer_id": "I1",
+             "hs_code": "090111"},
+        ],
+    )  # fmt: skip
+    table = build_table(Sources(declarations=decl))
+    assert table["importer_declarations_30d"].tolist() == [0.0, 1.0]
+    # scoring both against an empty-ish history: D2 does not see D1, its batch neighbour
+    history = typed(
+        "declarations",
+        [{"declaration_id": "D0", "declared_at": at(-50), "importer_id": "I9",
+          "hs_code": "090111"}],
+    )  # fmt: skip
+    got = FeaturePipeline().fit(Sources(declarations=history)).transform(Sources(declarations=decl))
+    assert got["importer_declarations_30d"].tolist() == [0.0, 0.0]
+    assert got["importer_first_time"].tolist() == [1.0, 1.0]
 
 
 @pytest.fixture(scope="module")
@@ -96,8 +152,11 @@ def sample() -> Sources:
     return read_world(SAMPLE)
 
 
-def test_identity_on_the_committed_sample(sample: Sources) -> None:
-    check_identity(sample, pd.Timestamp("2024-06-01"))
+def test_scoring_identity_on_the_committed_sample(sample: Sources) -> None:
+    cutoff = pd.Timestamp("2024-06-01")
+    past, future = split_at(sample, cutoff)
+    batch = replace(future, declarations=future.declarations.head(60))
+    check_scoring_identity(past, batch, cutoff, [0, 17, 59])
 
 
 def test_save_load_round_trip_transforms_identically(sample: Sources, tmp_path: Path) -> None:
@@ -221,3 +280,92 @@ def test_transform_needs_the_fitted_columns(sample: Sources) -> None:
     assert again["value_per_quantity"].isna().all()
     with pytest.raises(ContractError, match=r"already in the fitted history|before the feature"):
         pipeline.transform(replace(future, declarations=past.declarations.tail(1)))
+
+
+def test_screen_reports_rows_the_state_cannot_score(sample: Sources) -> None:
+    cutoff = pd.Timestamp("2024-06-01")
+    past, future = split_at(sample, cutoff)
+    pipeline = FeaturePipeline().fit(past, cutoff=cutoff)
+    early = past.declarations.tail(2)  # dated before the cutoff and already in the history
+    late = future.declarations.head(3)
+    batch = pd.concat([late.iloc[:1], early, late.iloc[1:]])
+    refused = pipeline.screen(batch)
+    assert refused.index.tolist() == early.index.tolist()
+    assert refused["row"].tolist() == [i + 1 for i in early.index]
+    assert refused["column"].tolist() == ["declared_at", "declared_at"]
+    assert refused["reason"].str.contains("before the feature state's cutoff").all()
+    # an id already in the history, re-dated after the cutoff
+    again = early.iloc[:1].assign(declared_at=cutoff)
+    refused = pipeline.screen(pd.concat([late, again]))
+    assert refused["column"].tolist() == ["declaration_id"]
+    assert refused["reason"].tolist() == ["already in the fitted history"]
+    assert pipeline.screen(late).empty
+    # the strict path still refuses the whole batch, naming the first row
+    with pytest.raises(FutureLeakError, match=rf"row {early.index[0] + 1}: column 'declared_at'"):
+        pipeline.transform(replace(future, declarations=batch))
+    ok = batch.drop(index=pipeline.screen(batch).index)
+    assert pipeline.transform(replace(future, declarations=ok)).index.tolist() == ok.index.tolist()
+
+
+def test_refresh_equals_fitting_on_the_longer_history(sample: Sources) -> None:
+    first, second = pd.Timestamp("2024-06-01"), pd.Timestamp("2024-09-01")
+    old = FeaturePipeline().fit(split_at(sample, first)[0], cutoff=first)
+    longer, future = split_at(sample, second)
+    fresh = old.refresh(longer, cutoff=second)
+    assert (old.cutoff_, fresh.cutoff_) == (first, second)
+    assert fresh.category_levels_ == old.category_levels_
+    direct = FeaturePipeline().fit(longer, cutoff=second)
+    assert len(fresh.state_.declarations) == len(direct.state_.declarations)
+    assert len(fresh.state_.labels) == len(direct.state_.labels)  # type: ignore[arg-type]
+    batch = replace(future, declarations=future.declarations.head(200))
+    assert_same_features(direct.transform(batch), fresh.transform(batch), old.feature_names_)
+    # the old pipeline is untouched: rows between the two cutoffs are still scorable by it,
+    # and refused by the refreshed one (its history holds their future)
+    between = longer.declarations.tail(5)
+    assert old.screen(between).empty
+    assert fresh.screen(between)["column"].tolist() == ["declared_at"] * 5
+    with pytest.raises(FutureLeakError):
+        fresh.transform(replace(sample, declarations=sample.declarations.iloc[:1]))
+
+
+def test_categorical_inputs_do_not_depend_on_the_batch(sample: Sources) -> None:
+    import lightgbm as lgb
+
+    cutoff = pd.Timestamp("2024-09-01")
+    past, future = split_at(sample, cutoff)
+    table = build_table(past)
+    names, cats = table.attrs["feature_names"], table.attrs["categorical_features"]
+    target = table["hs_chapter"].astype(str).isin(["08", "09", "29"]) ^ (
+        table["origin_country"].astype(str) == "CO"
+    )
+    booster = lgb.train(
+        {"objective": "binary", "verbose": -1, "min_data_in_leaf": 5, "num_threads": 1},
+        lgb.Dataset(table[names], label=target.astype(int), categorical_feature=cats),
+        num_boost_round=10,
+    )
+    pipeline = FeaturePipeline().fit(past, cutoff=cutoff)
+    row = future.declarations.iloc[[0]]
+    alone = pipeline.transform(replace(future, declarations=row))
+    strangers = future.declarations.iloc[1:4].assign(
+        hs_code=["01011000", "97011000", "00000000"],
+        origin_country=["ZZ", "AA", "QQ"],
+        transport_mode=["rail", "post", "road"],
+        port_of_entry=["ZZZZZ", "AAAAA", "QQQQQ"],
+    )
+    mixed = pipeline.transform(replace(future, declarations=pd.concat([strangers, row])))
+    for name in cats:
+        # the fitted levels come first, so a seen value keeps its code whatever the batch holds
+        assert alone[name].cat.codes.iloc[0] == mixed[name].cat.codes.iloc[-1], name
+        levels = pipeline.category_levels_[name]
+        assert list(mixed[name].cat.categories[: len(levels)]) == levels
+    # LightGBM maps pandas categoricals through the categories stored with the model, so the
+    # categories' order in a frame does not matter either
+    reordered = alone.copy()
+    for name in cats:
+        reordered[name] = reordered[name].cat.reorder_categories(
+            list(reversed(reordered[name].cat.categories))
+        )
+    one = booster.predict(alone[names], raw_score=True)
+    assert one[0] == booster.predict(mixed[names], raw_score=True)[-1]
+    assert one[0] == booster.predict(reordered[names], raw_score=True)[0]
+    assert np.isfinite(booster.predict(mixed[names], raw_score=True)).all()

@@ -1,0 +1,246 @@
+"""Channels like an ASYCUDA selectivity module: red, yellow, green within a budget.
+
+How budget, rules and exploration combine in one batch of ``n`` scored declarations
+(``round`` is half up):
+
+1. ``red_slots = round(budget * n)`` is the red budget (the inspection capacity).
+2. **Officer rules** (``--rules FILE``) are mandatory: every declaration a rule matches is red,
+   ``selected_by = rule:<name>`` (the first matching rule in file order). Rule hits count
+   against the red budget first; when they exceed it, they are all still red (a rule is never
+   dropped) and nothing else is red.
+3. ``explore = min(remaining slots, round(exploration * red_slots))`` slots are reserved for
+   exploration; the other remaining slots go to the highest-risk declarations not hit by a
+   rule, ``selected_by = model``.
+4. **Exploration**: ``explore`` declarations drawn uniformly without replacement (numpy
+   ``default_rng(seed)``) from all declarations still not red, ``selected_by = exploration``.
+   The draw is over rows in input order, so the same batch and seed give the same draw.
+5. **Yellow**: the next ``round(yellow_budget * n)`` declarations by risk among those not red,
+   ``selected_by = model``. **Green**: the rest, ``selected_by`` null.
+
+Risk order is ``risk_score`` descending, ties by ``declaration_id`` ascending (the same order
+as ``risk_rank``).
+
+Rules file (TOML): a list of ``[[rule]]`` tables, each with a unique ``name`` and at least one
+condition; a rule matches when **all** its conditions match, and a condition given as a list
+matches any of its values::
+
+    [[rule]]
+    name = "watchlist"                 # selected_by = "rule:watchlist"
+    importer_id = ["IMP00042", "IMP00077"]
+
+    [[rule]]
+    name = "exporter-watchlist"
+    exporter_id = ["EXP00013"]
+
+    [[rule]]
+    name = "bananas-from-ecuador"
+    hs_prefix = ["0803"]               # hs_code starts with any of these
+    origin_country = ["EC"]
+
+    [[rule]]
+    name = "hot-corridor"
+    corridor_id = ["CO:COBUN>PAMIT>NLRTM"]
+
+Conditions: ``importer_id``, ``exporter_id``, ``declarant_id``, ``hs_prefix``,
+``origin_country``, ``export_country``, ``port_of_loading``, ``port_of_entry``,
+``transport_mode``, ``corridor_id``. An unknown key, a rule without a name or a condition,
+or a repeated name is a :class:`~riskmodel.errors.UsageError` (exit 2) naming the rule.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from riskmodel.errors import UsageError
+
+__all__ = [
+    "CONDITIONS",
+    "Channels",
+    "OfficerRule",
+    "RuleSet",
+    "assign_channels",
+    "load_officer_rules",
+    "round_half_up",
+]
+
+CONDITIONS: tuple[str, ...] = (
+    "importer_id",
+    "exporter_id",
+    "declarant_id",
+    "hs_prefix",
+    "origin_country",
+    "export_country",
+    "port_of_loading",
+    "port_of_entry",
+    "transport_mode",
+    "corridor_id",
+)
+
+
+@dataclass(frozen=True)
+class OfficerRule:
+    """One mandatory rule: its name and, per condition, the accepted values."""
+
+    name: str
+    conditions: dict[str, tuple[str, ...]]
+
+    def matches(self, frame: pd.DataFrame) -> np.ndarray:
+        """Boolean mask of ``frame``'s rows matching every condition (a column the frame
+        lacks matches nothing)."""
+        hit = np.ones(len(frame), dtype=bool)
+        for key, values in self.conditions.items():
+            column = "hs_code" if key == "hs_prefix" else key
+            if column not in frame.columns:
+                return np.zeros(len(frame), dtype=bool)
+            text = frame[column].astype("str")
+            if key == "hs_prefix":
+                ok = np.zeros(len(frame), dtype=bool)
+                for prefix in values:
+                    ok |= text.str.startswith(prefix).fillna(False).to_numpy(dtype=bool)
+            else:
+                ok = text.isin(values).to_numpy(dtype=bool)
+            hit &= ok
+        return hit
+
+
+@dataclass(frozen=True)
+class RuleSet:
+    """The rules of one file, in file order, with the file's path and SHA-256."""
+
+    rules: tuple[OfficerRule, ...]
+    path: Path | None = None
+    sha256: str | None = None
+
+    def first_match(self, frame: pd.DataFrame) -> np.ndarray:
+        """For each row the name of the first rule it matches, else ``None`` (object array)."""
+        out = np.full(len(frame), None, dtype=object)
+        for rule in self.rules:
+            hit = rule.matches(frame) & (out == None)  # noqa: E711 (elementwise on objects)
+            out[hit] = rule.name
+        return out
+
+
+def load_officer_rules(path: Path) -> RuleSet:
+    """Read and check a rules file (format in the module doc)."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+        doc = tomllib.loads(data.decode("utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise UsageError(f"{path}: cannot read the rules file: {exc}") from None
+    unknown_top = [k for k in doc if k != "rule"]
+    if unknown_top:
+        raise UsageError(f"{path}: unknown key(s) {unknown_top}; expected [[rule]] tables only")
+    entries = doc.get("rule", [])
+    if not isinstance(entries, list):
+        raise UsageError(f"{path}: 'rule' must be a list of [[rule]] tables")
+    rules: list[OfficerRule] = []
+    seen: set[str] = set()
+    for i, entry in enumerate(entries, start=1):
+        where = f"{path}: rule {i}"
+        if not isinstance(entry, dict):
+            raise UsageError(f"{where}: expected a table")
+        name = entry.get("name")
+        if not isinstance(name, str) or not name.strip():
+            raise UsageError(f"{where}: 'name' must be a non-empty string, found {name!r}")
+        where = f"{path}: rule {name!r}"
+        if name in seen:
+            raise UsageError(f"{where}: the name is used by an earlier rule")
+        seen.add(name)
+        unknown = [k for k in entry if k != "name" and k not in CONDITIONS]
+        if unknown:
+            raise UsageError(
+                f"{where}: unknown key(s) {unknown}; expected name and any of {list(CONDITIONS)}"
+            )
+        conditions: dict[str, tuple[str, ...]] = {}
+        for key in CONDITIONS:
+            if key not in entry:
+                continue
+            value = entry[key]
+            values = [value] if isinstance(value, str) else value
+            if (
+                not isinstance(values, list)
+                or not values
+                or not all(isinstance(v, str) and v for v in values)
+            ):
+                raise UsageError(
+                    f"{where}: '{key}' must be a string or a non-empty list of strings, "
+                    f"found {value!r}"
+                )
+            conditions[key] = tuple(values)
+        if not conditions:
+            raise UsageError(f"{where}: no condition; expected at least one of {list(CONDITIONS)}")
+        rules.append(OfficerRule(name=name, conditions=conditions))
+    return RuleSet(tuple(rules), path=path, sha256=hashlib.sha256(data).hexdigest())
+
+
+def round_half_up(x: float) -> int:
+    """``x`` rounded to the nearest integer, halves up (budgets are never negative)."""
+    return int(np.floor(x + 0.5))
+
+
+@dataclass(frozen=True)
+class Channels:
+    """Per row: ``channel`` (red/yellow/green) and ``selected_by`` (None for green)."""
+
+    channel: np.ndarray
+    selected_by: np.ndarray
+
+
+def assign_channels(
+    order: np.ndarray,
+    rule_hits: np.ndarray,
+    *,
+    budget: float,
+    yellow_budget: float,
+    exploration: float,
+    seed: int,
+) -> Channels:
+    """Channels of ``n`` rows (see the module doc for the exact combination).
+
+    ``order``: row positions by risk, highest first (ties already broken);
+    ``rule_hits``: per row the matching rule's name or ``None``.
+    """
+    n = len(order)
+    for label, value in (
+        ("budget", budget),
+        ("yellow_budget", yellow_budget),
+        ("exploration", exploration),
+    ):
+        if not 0.0 <= value <= 1.0:
+            raise UsageError(f"--{label.replace('_', '-')} must be within [0, 1], found {value}")
+    if budget + yellow_budget > 1.0:
+        raise UsageError(
+            f"--budget + --yellow-budget must be at most 1, found {budget} + {yellow_budget}"
+        )
+    channel = np.full(n, "green", dtype=object)
+    selected = np.full(n, None, dtype=object)
+    ruled = np.array([h is not None for h in rule_hits], dtype=bool)
+    channel[ruled] = "red"
+    selected[ruled] = np.array([f"rule:{h}" for h in rule_hits[ruled]], dtype=object)
+    red_slots = round_half_up(budget * n)
+    remaining = max(0, red_slots - int(ruled.sum()))
+    explore = min(remaining, round_half_up(exploration * red_slots))
+    by_model = remaining - explore
+    candidates = order[~ruled[order]]
+    top = candidates[:by_model]
+    channel[top] = "red"
+    selected[top] = "model"
+    if explore:
+        rest = np.flatnonzero(channel != "red")
+        drawn = np.random.default_rng(seed).choice(
+            rest, size=min(explore, len(rest)), replace=False
+        )
+        channel[drawn] = "red"
+        selected[drawn] = "exploration"
+    not_red = order[channel[order] != "red"]
+    yellow = not_red[: round_half_up(yellow_budget * n)]
+    channel[yellow] = "yellow"
+    selected[yellow] = "model"
+    return Channels(channel=channel, selected_by=selected)

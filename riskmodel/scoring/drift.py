@@ -1,0 +1,194 @@
+"""Population stability of the model's features, and who carries the inspections.
+
+**Training reference** (:func:`fit_reference`), saved with the model as
+``drift_reference.json`` so an auditor can read it: for each numeric feature the bin edges
+(deciles of the training rows, distinct values only) and the share of training rows per bin,
+plus the share of missing values; for each categorical feature the shares of its 20 most
+frequent levels, of all other levels together (``__other__``) and of missing values.
+
+**PSI** of a batch (:class:`DriftMeter`): counts accumulated chunk by chunk in the reference's
+bins, then ``sum((a - e) * ln(a / e))`` over bins, with every share floored at ``1e-4`` so an
+empty bin does not make the index infinite. Common reading: < 0.1 stable, 0.1-0.25 moderate,
+> 0.25 a shift; features above the threshold (default 0.25) are "drifting".
+
+**Inspection burden** (:func:`burden`): per origin country, transport mode and importer size
+band (the importer's declarations in the model's history state: ``new``, ``1-9``, ``10-99``,
+``100+``), the group's declarations, its share of the batch and its red and yellow shares.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+__all__ = [
+    "DEFAULT_THRESHOLD",
+    "REFERENCE_FORMAT",
+    "SIZE_BANDS",
+    "DriftMeter",
+    "burden",
+    "fit_reference",
+    "size_band",
+]
+
+REFERENCE_FORMAT = "riskmodel-drift-reference"
+DEFAULT_THRESHOLD = 0.25
+OTHER = "__other__"
+FLOOR = 1e-4
+SIZE_BANDS: tuple[tuple[str, int, float], ...] = (
+    ("new", 0, 1),
+    ("1-9", 1, 10),
+    ("10-99", 10, 100),
+    ("100+", 100, np.inf),
+)
+"""(label, lower bound inclusive, upper bound exclusive) of past declarations per importer."""
+
+
+def fit_reference(
+    table: pd.DataFrame,
+    feature_names: list[str],
+    categorical: list[str],
+    *,
+    bins: int = 10,
+    top: int = 20,
+) -> dict[str, Any]:
+    """The training reference of ``feature_names`` over ``table``'s rows (see module doc).
+
+    Returns a JSON-ready dict ``{"format", "version", "rows", "features": {name: {...}}}``;
+    a numeric feature is ``{"kind": "numeric", "edges": [...], "shares": [...],
+    "missing": share}`` (``len(shares) == len(edges) + 1``: below the first edge, between
+    edges, at or above the last), a categorical one ``{"kind": "categorical", "levels":
+    {level: share}, "other": share, "missing": share}``.
+    """
+    cats = set(categorical)
+    n = len(table)
+    features: dict[str, Any] = {}
+    for name in feature_names:
+        col = table[name]
+        if name in cats:
+            text = col.astype("str")
+            missing = text.isna()
+            counts = text[~missing].value_counts()
+            kept = counts.iloc[:top]
+            features[name] = {
+                "kind": "categorical",
+                "levels": {str(k): float(v) / max(n, 1) for k, v in kept.items()},
+                "other": float(counts.iloc[top:].sum()) / max(n, 1),
+                "missing": float(missing.sum()) / max(n, 1),
+            }
+        else:
+            values = pd.to_numeric(col, errors="coerce").to_numpy(dtype=float)
+            present = values[~np.isnan(values)]
+            qs = np.quantile(present, np.linspace(0, 1, bins + 1)[1:-1]) if len(present) else []
+            edges = sorted({float(q) for q in qs})
+            counts = _numeric_counts(values, np.asarray(edges, dtype=float))
+            features[name] = {
+                "kind": "numeric",
+                "edges": edges,
+                "shares": [float(c) / max(n, 1) for c in counts[:-1]],
+                "missing": float(counts[-1]) / max(n, 1),
+            }
+    return {"format": REFERENCE_FORMAT, "version": 1, "rows": n, "features": features}
+
+
+def _numeric_counts(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """Counts per bin (``len(edges) + 1`` bins, right-closed at each edge... see below) + missing.
+
+    A value ``v`` falls in bin ``searchsorted(edges, v, side="right")``: bin 0 holds values
+    below the first edge, the last bin values at or above the last edge.
+    """
+    missing = np.isnan(values)
+    idx = np.searchsorted(edges, values[~missing], side="right")
+    counts = np.bincount(idx, minlength=len(edges) + 1).astype(float)
+    return np.append(counts, float(missing.sum()))
+
+
+def _psi(actual: np.ndarray, expected: np.ndarray) -> float:
+    a = np.maximum(actual, FLOOR)
+    e = np.maximum(expected, FLOOR)
+    return float(np.sum((a - e) * np.log(a / e)))
+
+
+class DriftMeter:
+    """Accumulates a batch's feature distribution chunk by chunk; :meth:`psi` at the end."""
+
+    def __init__(self, reference: dict[str, Any]) -> None:
+        self.reference = reference
+        self.rows_ = 0
+        self.counts_: dict[str, np.ndarray] = {}
+
+    def add(self, features: pd.DataFrame) -> None:
+        """Count one chunk's feature values (the frame holds at least the reference's features)."""
+        self.rows_ += len(features)
+        for name, ref in self.reference["features"].items():
+            if name not in features.columns:
+                continue
+            if ref["kind"] == "numeric":
+                values = pd.to_numeric(features[name], errors="coerce").to_numpy(dtype=float)
+                counts = _numeric_counts(values, np.asarray(ref["edges"], dtype=float))
+            else:
+                text = features[name].astype("str")
+                levels = list(ref["levels"])
+                missing = text.isna()
+                codes = pd.Index(levels).get_indexer(text[~missing].astype(object))
+                known = np.bincount(codes[codes >= 0], minlength=len(levels))
+                other = int((codes < 0).sum())
+                counts = np.append(known, [other, int(missing.sum())]).astype(float)
+            self.counts_[name] = self.counts_.get(name, 0) + counts
+
+    def psi(self) -> dict[str, float]:
+        """PSI per feature of everything added so far (empty when nothing was added)."""
+        if self.rows_ == 0:
+            return {}
+        out: dict[str, float] = {}
+        for name, counts in self.counts_.items():
+            ref = self.reference["features"][name]
+            if ref["kind"] == "numeric":
+                expected = np.asarray([*ref["shares"], ref["missing"]], dtype=float)
+            else:
+                expected = np.asarray(
+                    [*ref["levels"].values(), ref["other"], ref["missing"]], dtype=float
+                )
+            out[name] = round(_psi(counts / self.rows_, expected), 6)
+        return out
+
+
+def size_band(past_declarations: np.ndarray) -> np.ndarray:
+    """The importer size band label of each count of past declarations (object array)."""
+    out = np.empty(len(past_declarations), dtype=object)
+    for label, lo, hi in SIZE_BANDS:
+        out[(past_declarations >= lo) & (past_declarations < hi)] = label
+    return out
+
+
+def burden(groups: pd.DataFrame, channel: np.ndarray) -> dict[str, list[dict[str, Any]]]:
+    """Red and yellow shares per value of each column of ``groups`` (one row per scored row).
+
+    Each group's entry: ``value`` (``null`` for a missing value), ``declarations``,
+    ``share_of_batch``, ``red_share``, ``yellow_share`` (shares of the group's own rows),
+    sorted by declarations, largest first.
+    """
+    n = len(groups)
+    out: dict[str, list[dict[str, Any]]] = {}
+    red = channel == "red"
+    yellow = channel == "yellow"
+    for column in groups.columns:
+        key = groups[column].astype(object).where(groups[column].notna(), None)
+        frame = pd.DataFrame({"key": key.fillna("\x00"), "red": red, "yellow": yellow})
+        agg = frame.groupby("key", sort=True).agg(
+            declarations=("red", "size"), red=("red", "sum"), yellow=("yellow", "sum")
+        )
+        agg = agg.sort_values("declarations", ascending=False, kind="stable")
+        out[column] = [
+            {
+                "value": None if k == "\x00" else str(k),
+                "declarations": int(row.declarations),
+                "share_of_batch": round(row.declarations / n, 6),
+                "red_share": round(row.red / row.declarations, 6),
+                "yellow_share": round(row.yellow / row.declarations, 6),
+            }
+            for k, row in agg.iterrows()
+        ]
+    return out

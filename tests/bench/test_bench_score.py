@@ -1,0 +1,142 @@
+"""Scale benchmark of ``riskmodel score``: 1M declarations end to end, and peak memory at 5M.
+
+A small model is trained (no MLflow) on a generated world (30k declarations, seed 21); the
+batch is that world's newest declarations tiled to N rows, re-keyed (unique ids) and re-dated
+at or after the model's cutoff, written as Parquet in 100k-row groups. Each measurement runs in
+its own child process, which reports its own peak RSS. Prints rows/s end to end, the ratio of
+end-to-end time (reasons excluded) to bare LightGBM ``predict`` on the same feature matrix,
+reasons rows/s on their own, and peak RSS.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+N_DECLARATIONS = 1_000_000
+N_MEMORY = 5_000_000
+MAX_PEAK_GB = 2.0
+WORLD = 30_000
+
+_PREPARE = """
+import sys
+from pathlib import Path
+import numpy as np, pandas as pd, pyarrow as pa, pyarrow.parquet as pq
+from features.io import read_sources
+from features.table import FeaturePipeline, build_table
+from riskmodel.config import parse_config
+from riskmodel.split import make_split
+from riskmodel.train import fit_model
+from riskmodel.world import generate_world, write_world
+
+root = Path(sys.argv[1])
+world = root / "world"
+write_world(generate_world(n_declarations=%(world)d, seed=21, days=365), world)
+sources = read_sources(world).sources
+table = build_table(sources)
+config = parse_config({"data": {"path": str(world)},
+    "split": {"valid_days": 60, "test_days": 30, "label_delay_days": 14},
+    "model": {"num_boost_round": 300, "early_stopping_rounds": 300, "num_leaves": 31}})
+split = make_split(table, config.split)
+pipeline = FeaturePipeline().fit(sources)
+model = fit_model(table, config=config, split=split, pipeline=pipeline).fit_drift_reference(table)
+model.save(root / "model")
+decl = sources.declarations
+newest = decl.sort_values("declared_at").tail(5000).reset_index(drop=True)
+newest["declared_at"] = newest["declared_at"] - newest["declared_at"].min() + pipeline.cutoff_
+for n in map(int, sys.argv[2:]):
+    out = root / f"batch-{n}"
+    out.mkdir()
+    writer = None
+    for start in range(0, n, 100_000):
+        size = min(100_000, n - start)
+        part = newest.iloc[np.arange(start, start + size) %% len(newest)].reset_index(drop=True)
+        part["declaration_id"] = pd.Series([f"B{start + i:09d}" for i in range(size)], dtype="str")
+        t = pa.Table.from_pandas(part, preserve_index=False)
+        writer = writer or pq.ParquetWriter(out / "declarations.parquet", t.schema)
+        writer.write_table(t.cast(writer.schema))
+    writer.close()
+print(model.booster.num_trees(), len(model.feature_names))
+"""
+
+_SCORE = """
+import json, resource, sys, time
+from pathlib import Path
+from riskmodel import api
+root, n = Path(sys.argv[1]), int(sys.argv[2])
+started = time.perf_counter()
+result = api.score(str(root / "model"), root / f"batch-{n}", out=root / f"out-{n}")
+seconds = time.perf_counter() - started
+print(json.dumps({"seconds": seconds, "counts": result.counts,
+                  "timings": result.manifest["timings"],
+                  "peak_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))
+"""
+
+_BARE = """
+import json, sys, time
+from pathlib import Path
+import numpy as np, pyarrow.parquet as pq
+from riskmodel.model import RiskModel
+root, n = Path(sys.argv[1]), int(sys.argv[2])
+model = RiskModel.load(root / "model")
+flagged = None
+from features.sources import Sources
+import pandas as pd
+decl = pd.read_parquet(root / f"batch-{n}" / "declarations.parquet")
+parts = [model.matrix(model.features(Sources(declarations=decl.iloc[s:s + 100_000])))
+         for s in range(0, len(decl), 100_000)]
+matrix = pd.concat(parts)
+started = time.perf_counter()
+model.booster.predict(matrix, raw_score=True)
+print(json.dumps({"predict_seconds": time.perf_counter() - started}))
+"""
+
+
+def _child(script: str, *args: str) -> dict:
+    done = subprocess.run(
+        [sys.executable, "-c", script, *args], check=True, capture_output=True, text=True
+    )
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.bench
+def test_bench_score_one_million_and_memory_at_five(tmp_path: Path) -> None:
+    subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            _PREPARE % {"world": WORLD},
+            str(tmp_path),
+            str(N_DECLARATIONS),
+            str(N_MEMORY),
+        ],
+        check=True,
+    )
+    run = _child(_SCORE, str(tmp_path), str(N_DECLARATIONS))
+    bare = _child(_BARE, str(tmp_path), str(N_DECLARATIONS))
+    timings = run["timings"]
+    red = run["counts"]["channels"]["red"]
+    reasons_s = timings.get("reasons", 0.0)
+    without_reasons = run["seconds"] - reasons_s
+    peak_gb = run["peak_kib"] / 1024**2
+    print(
+        f"\nscore {N_DECLARATIONS:,} declarations: {run['seconds']:.1f} s, "
+        f"{N_DECLARATIONS / run['seconds']:,.0f} rows/s end to end, peak RSS {peak_gb:.2f} GB"
+        f"\n  bare LightGBM predict on the same matrix: {bare['predict_seconds']:.1f} s; "
+        f"end-to-end without reasons / predict = {without_reasons / bare['predict_seconds']:.1f}x"
+        f"\n  reasons for {red:,} red rows: {reasons_s:.1f} s = {red / max(reasons_s, 1e-9):,.0f} rows/s"
+        f"\n  timings: {timings}"
+    )
+    big = _child(_SCORE, str(tmp_path), str(N_MEMORY))
+    big_gb = big["peak_kib"] / 1024**2
+    print(
+        f"score {N_MEMORY:,} declarations: {big['seconds']:.1f} s "
+        f"({N_MEMORY / big['seconds']:,.0f} rows/s), peak RSS {big_gb:.2f} GB"
+    )
+    assert run["counts"]["scored"] == N_DECLARATIONS
+    assert big["counts"]["scored"] == N_MEMORY
+    assert big_gb < MAX_PEAK_GB
