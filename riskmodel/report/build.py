@@ -16,6 +16,8 @@ document of DESIGN.md's "Report JSON" shape::
                     contribution, text}], selected_by, selection, channel, risk_rank,
                     declared_at, corridor_id, route, fields: {...}}]}
 
+A shipment's reasons are the ``reasons`` largest contributions by size, up or down, worded by
+:func:`riskmodel.scoring.reasons.top_reasons` exactly as in ``scores``' reason columns.
 For every shipment ``base_value + sum(contributions) == raw_margin`` (log-odds); the
 recomputed margin must equal the ``raw_margin`` of ``scores`` to 1e-6, otherwise the model is
 not the one that scored the batch (:class:`ModelError`, exit 4). The document holds only
@@ -175,20 +177,6 @@ def _clean(value: Any) -> Any:
     return value
 
 
-def human_value(value: Any) -> str:
-    """A feature value in words: ``unknown`` when missing, numbers without noise digits."""
-    value = _clean(value)
-    if value is None:
-        return "unknown"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, float):
-        if value.is_integer() or abs(value) >= 1000:
-            return f"{value:,.0f}"
-        return f"{value:.4g}"
-    return str(value)
-
-
 def selection_text(selected_by: str | None) -> str:
     """Why a declaration was selected, in plain words."""
     if selected_by == "model":
@@ -262,32 +250,22 @@ def _counts(scores: pd.DataFrame, manifest: Mapping[str, Any]) -> dict[str, Any]
     }
 
 
-def _reasons(
-    contributions: pd.Series, features: pd.Series, k: int
-) -> list[dict[str, Any]]:
-    """The ``k`` features pushing the score up most (positive contributions), in words."""
-    from features.catalogue import describe
-
-    order = contributions[contributions > 0].sort_values(ascending=False, kind="stable")
+def _reasons(row: pd.Series, k: int) -> list[dict[str, Any]]:
+    """The reasons of one row of :func:`top_reasons` (the same as scores' reason columns)."""
     out = []
-    for name in order.index[:k]:
-        value = _clean(features[name])
+    for i in range(1, k + 1):
+        feature = _clean(row.get(f"reason_{i}_feature"))
+        if feature is None:
+            continue
         out.append(
             {
-                "feature": str(name),
-                "value": human_value(value),
-                "contribution": float(contributions[name]),
-                "text": _describe(describe, str(name), value),
+                "feature": str(feature),
+                "value": _clean(row.get(f"reason_{i}_value")),
+                "contribution": float(row[f"reason_{i}_contribution"]),
+                "text": _clean(row.get(f"reason_{i}_text")),
             }
         )
     return out
-
-
-def _describe(describe: Any, name: str, value: Any) -> str:
-    try:
-        return str(describe(name, value))
-    except KeyError:
-        return f"{name} = {human_value(value)}"
 
 
 def _group(name: str) -> str:
@@ -324,7 +302,7 @@ def build_report(
     ``flagged.parquet`` or its margins differ from ``scores``; :class:`ContractError` (3)
     when a red row of ``scores`` has no flagged row.
     """
-    from riskmodel.scoring.reasons import contributions
+    from riskmodel.scoring.reasons import Contributions, contributions, top_reasons
 
     if top < 0 or reasons < 0:
         raise ValueError("top and reasons must be >= 0")
@@ -359,17 +337,24 @@ def build_report(
     hide = pseudonymiser or (lambda v: None if v is None else str(v))
     red = run.scores[run.scores["channel"] == "red"].sort_values(
         ["risk_rank", "declaration_id"], kind="stable"
-    )
+    ).head(top)
     position = pd.Series(np.arange(len(ids)), index=ids)
+    absent = [str(d) for d in red["declaration_id"].astype(str) if d not in position.index]
+    if absent:
+        raise ContractError(
+            f"{flagged_where}: {len(absent)} red declaration(s) of scores have no flagged row, "
+            f"e.g. {absent[0]!r}"
+        )
+    rows = position.reindex(red["declaration_id"].astype(str).to_numpy()).to_numpy(dtype=int)
+    chosen = Contributions(
+        base_value=shap.base_value,
+        values=shap.values.iloc[rows],
+        raw_margin=np.asarray(shap.raw_margin)[rows],
+    )
+    reason_frame = top_reasons(chosen, features.iloc[rows], k=reasons)
     shipments = []
-    for row in red.head(top).itertuples(index=False):
-        did = str(row.declaration_id)
-        if did not in position.index:
-            raise ContractError(
-                f"{flagged_where}: red declaration {did!r} of scores has no flagged row"
-            )
-        i = int(position[did])
-        values = shap.values.iloc[i]
+    for n, row in enumerate(red.itertuples(index=False)):
+        i = int(rows[n])
         record = flagged.iloc[i]
         fields = {
             name: _clean(record[name]) for name in DECLARATION_FIELDS if name in flagged.columns
@@ -380,13 +365,13 @@ def build_report(
         selected_by = _clean(getattr(row, "selected_by", None))
         shipments.append(
             {
-                "declaration_id": hide(did),
+                "declaration_id": hide(str(row.declaration_id)),
                 "risk_score": float(row.risk_score),
                 "risk_rank": int(row.risk_rank),
                 "raw_margin": float(shap.raw_margin[i]),
                 "base_value": float(shap.base_value),
-                "contributions": {str(n): float(v) for n, v in values.items()},
-                "reasons": _reasons(values, features.iloc[i], reasons),
+                "contributions": {str(k): float(v) for k, v in shap.values.iloc[i].items()},
+                "reasons": _reasons(reason_frame.iloc[n], reasons),
                 "selected_by": selected_by,
                 "selection": selection_text(selected_by),
                 "channel": str(row.channel),

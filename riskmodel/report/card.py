@@ -10,7 +10,9 @@ Sections: intended use; training data window and sources; features by group; fig
 1/5/10 % against the baselines (test period); calibration (Brier, reliability table); known
 limits; inspection burden on the test period per origin country, transport mode and
 importer size band at the default 5 % budget (who would be opened, relative to their share
-of declarations).
+of declarations), computed with the scoring run's own ``burden`` and ``size_band``; the size
+band here counts the importer's declarations in the 365 days before (a point-in-time feature),
+where a scoring run counts all its declarations in the model's history.
 """
 
 from __future__ import annotations
@@ -28,23 +30,13 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BURDEN_BUDGET",
-    "IMPORTER_SIZE_BANDS",
     "build_card",
     "card_from_meta",
     "card_markdown",
-    "importer_size_band",
 ]
 
 BURDEN_BUDGET = 0.05
 BURDEN_ROWS = 12
-IMPORTER_SIZE_BANDS: tuple[tuple[str, float, float], ...] = (
-    ("new (no declaration in the year before)", 0, 0),
-    ("small (1-11 a year)", 1, 11),
-    ("medium (12-99 a year)", 12, 99),
-    ("large (100+ a year)", 100, float("inf")),
-)
-"""Bands of ``importer_declarations_365d`` (declarations in the 365 days before)."""
-
 _FIGURES = ("precision", "recall", "seized_kg_share")
 _BUDGET_NAMES = ("1pct", "5pct", "10pct")
 
@@ -69,37 +61,6 @@ KNOWN_LIMITS = (
 )
 
 
-def importer_size_band(declarations_365d: pd.Series) -> pd.Series:
-    """The size band of each importer count (missing count -> ``unknown``)."""
-    values = pd.to_numeric(declarations_365d, errors="coerce").to_numpy(dtype=float)
-    out = np.full(len(values), "unknown", dtype=object)
-    for label, low, high in IMPORTER_SIZE_BANDS:
-        out[(values >= low) & (values <= high)] = label
-    return pd.Series(out, index=declarations_365d.index, dtype=object)
-
-
-def _burden_table(groups: pd.Series, selected: np.ndarray) -> list[dict[str, Any]]:
-    frame = pd.DataFrame(
-        {"value": groups.astype(object).fillna("unknown").astype(str).to_numpy(), "sel": selected}
-    )
-    total, chosen = len(frame), max(int(selected.sum()), 1)
-    grouped = frame.groupby("value", sort=False)["sel"].agg(["size", "sum"])
-    grouped = grouped.sort_values(["size", "sum"], ascending=False, kind="stable")
-    rows = []
-    for value, rec in grouped.head(BURDEN_ROWS).iterrows():
-        size, opened = int(rec["size"]), int(rec["sum"])
-        rows.append(
-            {
-                "value": str(value),
-                "declarations": size,
-                "share_of_batch": size / total,
-                "share_of_selected": opened / chosen,
-                "selection_rate": opened / size,
-            }
-        )
-    return rows
-
-
 def _burden(
     model: RiskModel,
     table: pd.DataFrame,
@@ -107,28 +68,42 @@ def _burden(
     declarations: pd.DataFrame | None,
 ) -> dict[str, Any]:
     from riskmodel.evaluate import top_share
+    from riskmodel.scoring.drift import burden, size_band
 
     rows = np.flatnonzero(split.period_mask(table, "test"))
     if len(rows) == 0:
         return {"budget": BURDEN_BUDGET, "declarations": 0}
-    test = table.iloc[rows]
+    test = table.iloc[rows].reset_index(drop=True)
     score = model.predict_table(test)
-    selected = top_share(score, BURDEN_BUDGET) >= 0.5
-    out: dict[str, Any] = {"budget": BURDEN_BUDGET, "declarations": len(rows)}
-    lookup = None
-    if declarations is not None:
-        lookup = declarations.set_index("declaration_id")
+    opened = top_share(score, BURDEN_BUDGET) >= 0.5
+    groups: dict[str, Any] = {}
+    lookup = declarations.set_index("declaration_id") if declarations is not None else None
     for column in ("origin_country", "transport_mode"):
         if column in test.columns:
-            values = test[column]
+            groups[column] = test[column].astype(object).to_numpy()
         elif lookup is not None and column in lookup.columns:
-            values = lookup[column].reindex(test["declaration_id"].to_numpy())
-        else:
-            continue
-        out[column] = _burden_table(pd.Series(values.to_numpy(dtype=object)), selected)
+            ids = test["declaration_id"].to_numpy()
+            groups[column] = lookup[column].reindex(ids).astype(object).to_numpy()
     if "importer_declarations_365d" in test.columns:
-        bands = importer_size_band(test["importer_declarations_365d"].reset_index(drop=True))
-        out["importer_size_band"] = _burden_table(bands, selected)
+        counts = pd.to_numeric(test["importer_declarations_365d"], errors="coerce")
+        groups["importer_size_band"] = size_band(counts.fillna(0).to_numpy(dtype=float))
+    tables = burden(pd.DataFrame(groups), np.where(opened, "red", "green"))
+    out: dict[str, Any] = {
+        "budget": BURDEN_BUDGET,
+        "declarations": len(rows),
+        "opened": int(opened.sum()),
+    }
+    for column, entries in tables.items():
+        out[column] = [
+            {
+                "value": e["value"] if e["value"] is not None else "unknown",
+                "declarations": e["declarations"],
+                "share_of_batch": e["share_of_batch"],
+                "share_of_opened": e["declarations"] * e["red_share"] / max(int(opened.sum()), 1),
+                "opened_rate": e["red_share"],
+            }
+            for e in entries[:BURDEN_ROWS]
+        ]
     return out
 
 
@@ -336,7 +311,7 @@ def card_markdown(
                     ["value", "declarations", "share of all", "share of opened", "opened rate"],
                     [
                         [r["value"], r["declarations"], _fmt(r["share_of_batch"], ".1%"),
-                         _fmt(r["share_of_selected"], ".1%"), _fmt(r["selection_rate"], ".1%")]
+                         _fmt(r["share_of_opened"], ".1%"), _fmt(r["opened_rate"], ".1%")]
                         for r in burden[key]
                     ],
                 )]

@@ -1,20 +1,25 @@
-"""A real trained model and a scoring folder in the shared scoring contract, for the report tests.
+"""A real trained model and a real scoring folder (``riskmodel score``), for the report tests.
 
 The model is trained once per session through ``api.train`` (embedded SQLite MLflow, so the
-model card is built and logged as in production). The scoring folder is written by
-:func:`write_scoring_dir` from that real model: the contract's files (scores, flagged with
-``feature:<name>`` columns, corridors, rejects, manifest) for the declarations the model never
-saw (``_scoring_dir.write_scoring_dir``), with a hostile goods description on the
-highest-risk shipment.
+model card is built and logged as in production); the declarations it never saw are then
+scored with their route legs by ``api.score`` with an officer rule, after the goods
+description of the highest-risk one was replaced by a hostile string.
 """
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+import pandas as pd
 import pytest
-from _scoring_dir import HOSTILE, write_scoring_dir
+
+HOSTILE = "<script>alert(1)</script><img src=x onerror=alert(2)>"
+RULES = """[[rule]]
+name = "precursor_chapter"
+hs_prefix = ["2933"]
+"""
 
 
 @dataclass(frozen=True)
@@ -25,16 +30,16 @@ class Scored:
     tracking_uri: str
     scores_dir: Path
     hostile_id: str
+    hostile: str
     red: int
 
 
 @pytest.fixture(scope="session")
 def scored(
-    past_and_future, write_config, tmp_path_factory: pytest.TempPathFactory
+    small_world: Path, past_and_future, write_config, tmp_path_factory: pytest.TempPathFactory
 ) -> Scored:  # type: ignore[no-untyped-def]
     """Train once (embedded MLflow), then score the future with a hostile goods description."""
     from riskmodel import api
-    from riskmodel.tracking import load_risk_model
 
     workdir = tmp_path_factory.mktemp("report-train")
     config = write_config(workdir / "small.toml", past_and_future.past)
@@ -44,23 +49,35 @@ def scored(
         patch.delenv("MLFLOW_TRACKING_URI", raising=False)
         trained = api.train(config, tracking_uri=tracking_uri)
     model_uri = f"models:/{trained.registered_name}/{trained.version}"
-    model = load_risk_model(model_uri, tracking_uri=tracking_uri)
+    rules = workdir / "rules.toml"
+    rules.write_text(RULES, encoding="utf-8")
+
+    def score(data: Path, out: Path) -> pd.DataFrame:
+        api.score(model_uri, data, out=out, rules=rules, tracking_uri=tracking_uri)
+        return pd.read_parquet(out / "scores.parquet")
 
     batch = tmp_path_factory.mktemp("batch")
     declarations = past_and_future.future_declarations.copy()
-    first = write_scoring_dir(model, past_and_future.future, tmp_path_factory.mktemp("probe"),
-                              model_uri=model_uri)
+    legs = pd.read_parquet(small_world / "route_legs.parquet")
+    legs = legs[legs["declaration_id"].isin(set(declarations["declaration_id"]))]
+    legs.to_parquet(batch / "route_legs.parquet", index=False)
+    shutil.copy(small_world / "ports.parquet", batch / "ports.parquet")
+    declarations.to_parquet(batch / "declarations.parquet", index=False)
+    first = score(batch, tmp_path_factory.mktemp("probe") / "scores")
     hostile_id = str(first.sort_values("risk_rank")["declaration_id"].iloc[0])
     mask = declarations["declaration_id"].astype(str) == hostile_id
     declarations["goods_description"] = declarations["goods_description"].astype(object)
     declarations.loc[mask, "goods_description"] = HOSTILE
     declarations.to_parquet(batch / "declarations.parquet", index=False)
     out = tmp_path_factory.mktemp("scoring") / "scores"
-    scores = write_scoring_dir(model, batch, out, model_uri=model_uri)
+    scores = score(batch, out)
+    hostile_channel = scores.loc[scores["declaration_id"] == hostile_id, "channel"].tolist()
+    assert hostile_channel == ["red"], hostile_channel
     return Scored(
         model_uri=model_uri,
         tracking_uri=tracking_uri,
         scores_dir=out,
         hostile_id=hostile_id,
+        hostile=HOSTILE,
         red=int((scores["channel"] == "red").sum()),
     )

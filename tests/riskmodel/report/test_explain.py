@@ -10,7 +10,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from _scoring_dir import HOSTILE
 from typer.testing import CliRunner
 
 from riskmodel.cli import app
@@ -67,26 +66,31 @@ def test_additivity_and_margins_match_the_scoring_run(report: Path, scored) -> N
     assert ranks == sorted(ranks)
 
 
-def test_reasons_are_the_largest_positive_contributions_in_words(report: Path) -> None:
+def test_reasons_are_the_largest_contributions_as_in_the_scores(report: Path, scored) -> None:  # type: ignore[no-untyped-def]
     doc = _load(report)
+    scores = pd.read_parquet(scored.scores_dir / "scores.parquet").set_index("declaration_id")
     for s in doc["shipments"]:
-        positive = sorted(
-            (v for v in s["contributions"].values() if v > 0), reverse=True
-        )[: len(s["reasons"])]
-        assert [r["contribution"] for r in s["reasons"]] == pytest.approx(positive)
-        assert len(s["reasons"]) == min(3, sum(v > 0 for v in s["contributions"].values()))
-        for reason in s["reasons"]:
-            assert reason["text"] and reason["feature"] not in {"", None}
+        largest = sorted(s["contributions"].values(), key=abs, reverse=True)[:3]
+        assert [r["contribution"] for r in s["reasons"]] == pytest.approx(largest, abs=1e-12)
+        row = scores.loc[s["declaration_id"]]
+        for i, reason in enumerate(s["reasons"], start=1):
+            assert reason["feature"] == row[f"reason_{i}_feature"]
+            value = row[f"reason_{i}_value"]
+            assert reason["value"] == (None if pd.isna(value) else value)
+            assert reason["text"] == row[f"reason_{i}_text"] and reason["text"]
+            assert reason["contribution"] == pytest.approx(row[f"reason_{i}_contribution"])
 
 
-def test_selection_reasons_are_explained(report: Path) -> None:
+def test_selection_reasons_are_explained(report: Path, scored) -> None:  # type: ignore[no-untyped-def]
     doc = _load(report)
     by = {s["selected_by"]: s["selection"] for s in doc["shipments"]}
+    assert set(by) == {"model", "exploration", "rule:precursor_chapter"}
     assert "random" in by["exploration"]
-    assert "precursor_from_new_importer" in by["rule:precursor_from_new_importer"]
+    assert "'precursor_chapter'" in by["rule:precursor_chapter"]
     assert "budget" in by["model"]
-    counts = doc["batch"]["selected_by"]
-    assert counts["exploration"] == 1 and counts["rule:precursor_from_new_importer"] == 1
+    manifest = json.loads((scored.scores_dir / "manifest.json").read_text(encoding="utf-8"))
+    assert doc["batch"]["selected_by"] == manifest["counts"]["selected_by"]
+    assert doc["batch"]["channels"] == manifest["counts"]["channels"]
 
 
 def test_exactly_one_waterfall_per_requested_shipment(report: Path, scored, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -108,8 +112,8 @@ def test_hostile_goods_description_appears_only_escaped(report: Path, scored) ->
     html = (report / "report.html").read_text(encoding="utf-8")
     doc = _load(report)
     hostile = [s for s in doc["shipments"] if s["declaration_id"] == scored.hostile_id]
-    assert hostile and hostile[0]["fields"]["goods_description"] == HOSTILE
-    assert HOSTILE not in html
+    assert hostile and hostile[0]["fields"]["goods_description"] == scored.hostile
+    assert scored.hostile not in html
     assert ESCAPED in html
     assert "<script" not in html.lower()
     assert "<img" not in html.lower()
@@ -130,24 +134,45 @@ def test_no_network_reference_and_one_file(report: Path) -> None:
         assert NETWORK.search(bad)
 
 
-def test_batch_section_and_model_card_first(report: Path) -> None:
+def test_batch_section_and_model_card_first(report: Path, scored) -> None:  # type: ignore[no-untyped-def]
     html = (report / "report.html").read_text(encoding="utf-8")
     sections = re.findall(r'<section[^>]*id="([^"]+)"', html)
     assert sections[:3] == ["model-card", "batch", "shipments"]
     doc = _load(report)
     batch = doc["batch"]
-    assert sum(batch["channels"].values()) == batch["scored"]
+    manifest = json.loads((scored.scores_dir / "manifest.json").read_text(encoding="utf-8"))
+    assert sum(batch["channels"].values()) == batch["scored"] == manifest["counts"]["scored"]
     assert sum(b["count"] for b in batch["risk_distribution"]) == batch["scored"]
-    assert batch["global_importance"] and batch["drift"]["drifting"] == ["value_per_kg"]
-    assert "value_per_kg" in html and 'id="corridor-map"' in html
+    assert batch["global_importance"][0]["mean_abs_contribution"] > 0
+    assert batch["drift"] == manifest["drift"] and batch["burden"] == manifest["burden"]
+    assert 'id="corridor-map"' in html and "Drift warnings" in html
     assert doc["corridors"] and doc["corridors"][0]["rank"] == 1
+    routes = [s["route"] for s in doc["shipments"] if s["route"]]
+    assert routes and all(">" in r for r in routes)
+    assert routes[0].replace(">", " \u2192 ") in html
     card = doc["model"]["card"]
     assert doc["model"]["name"] == "seizure-risk" and doc["model"]["version"] is not None
     assert card["figures"]["rows"][0]["scorer"] == "model"
     assert {r["scorer"] for r in card["figures"]["rows"]} >= {"model", "random", "rules"}
     assert card["burden"]["declarations"] > 0
     assert {"origin_country", "transport_mode", "importer_size_band"} <= set(card["burden"])
+    for rows in (card["burden"][k] for k in ("origin_country", "transport_mode")):
+        assert sum(r["share_of_opened"] for r in rows) <= 1 + 1e-4  # shares rounded to 1e-6
     assert card["markdown"].startswith("# Model card: seizure-risk version")
+
+
+def test_drift_warnings_are_shown(scored, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from riskmodel import api
+
+    copy = tmp_path / "scores"
+    shutil.copytree(scored.scores_dir, copy)
+    manifest = json.loads((copy / "manifest.json").read_text(encoding="utf-8"))
+    manifest["drift"] = {"threshold": 0.25, "psi": {"value_per_kg": 0.4}, "drifting": ["value_per_kg"]}
+    (copy / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    done = api.explain(scored.model_uri, copy, tmp_path / "r", top=1,
+                       tracking_uri=scored.tracking_uri)
+    html = done.html.read_text(encoding="utf-8")
+    assert 'class="warn"' in html and "value_per_kg" in html.split("Drift warnings")[1]
 
 
 def test_model_card_logged_with_the_registered_version(scored) -> None:  # type: ignore[no-untyped-def]
