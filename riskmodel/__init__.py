@@ -1,9 +1,9 @@
 """riskmodel: seizure-risk modelling for customs targeting.
 
 The notebook API (``riskmodel.train(config)``, ``riskmodel.evaluate(...)``, ``tune``,
-``promote``, ``sample``, ``validate``, ``score``, ``explain``, ``verify``) and :class:`RiskModel` are exported lazily: importing
-the package stays fast, and mlflow, optuna, shap and matplotlib load only when a function that
-needs them runs.
+``promote``, ``sample``, ``validate``, ``score``, ``explain``, ``verify``) and
+:class:`RiskModel` are exported lazily: importing the package stays fast, and mlflow, optuna,
+shap and matplotlib load only when a function that needs them runs.
 
 ``train`` and ``evaluate`` are also names of submodules. Python's import system sets a
 package attribute to a submodule when the submodule is first imported, which would make

@@ -202,9 +202,7 @@ def _feature_frame(model: RiskModel, flagged: pd.DataFrame, where: str) -> pd.Da
             f"{[FEATURE_PREFIX + n for n in missing[:10]]} that are absent "
             f"({len(missing)} in all): was the batch scored with another model?"
         )
-    frame = pd.DataFrame(
-        {n: flagged[f"{FEATURE_PREFIX}{n}"] for n in names}, index=flagged.index
-    )
+    frame = pd.DataFrame({n: flagged[f"{FEATURE_PREFIX}{n}"] for n in names}, index=flagged.index)
     for name in model.categorical_features:
         frame[name] = frame[name].astype(object).where(frame[name].notna(), None)
     return frame
@@ -231,10 +229,7 @@ def _counts(scores: pd.DataFrame, manifest: Mapping[str, Any]) -> dict[str, Any]
     counted = manifest.get("counts") or {}
     risk = scores["risk_score"].to_numpy(dtype=float)
     quantiles = (
-        {
-            f"p{q}": float(np.quantile(risk, q / 100))
-            for q in (50, 90, 99)
-        }
+        {f"p{q}": float(np.quantile(risk, q / 100)) for q in (50, 90, 99)}
         | {"max": float(risk.max()), "mean": float(risk.mean())}
         if len(risk)
         else {}
@@ -335,9 +330,11 @@ def build_report(
     ]
 
     hide = pseudonymiser or (lambda v: None if v is None else str(v))
-    red = run.scores[run.scores["channel"] == "red"].sort_values(
-        ["risk_rank", "declaration_id"], kind="stable"
-    ).head(top)
+    red = (
+        run.scores[run.scores["channel"] == "red"]
+        .sort_values(["risk_rank", "declaration_id"], kind="stable")
+        .head(top)
+    )
     position = pd.Series(np.arange(len(ids)), index=ids)
     absent = [str(d) for d in red["declaration_id"].astype(str) if d not in position.index]
     if absent:
@@ -353,7 +350,10 @@ def build_report(
     )
     reason_frame = top_reasons(chosen, features.iloc[rows], k=reasons)
     shipments = []
-    for n, row in enumerate(red.itertuples(index=False)):
+    records: list[dict[str, Any]] = [
+        {str(k): v for k, v in rec.items()} for rec in red.to_dict(orient="records")
+    ]
+    for n, row in enumerate(records):
         i = int(rows[n])
         record = flagged.iloc[i]
         fields = {
@@ -362,21 +362,21 @@ def build_report(
         for name in ("importer_id", "declarant_id", "exporter_id", "container_id"):
             if name in fields and fields[name] is not None:
                 fields[name] = hide(fields[name])
-        selected_by = _clean(getattr(row, "selected_by", None))
+        selected_by = _clean(row.get("selected_by"))
         shipments.append(
             {
-                "declaration_id": hide(str(row.declaration_id)),
-                "risk_score": float(row.risk_score),
-                "risk_rank": int(row.risk_rank),
+                "declaration_id": hide(str(row["declaration_id"])),
+                "risk_score": float(row["risk_score"]),
+                "risk_rank": int(row["risk_rank"]),
                 "raw_margin": float(shap.raw_margin[i]),
                 "base_value": float(shap.base_value),
                 "contributions": {str(k): float(v) for k, v in shap.values.iloc[i].items()},
                 "reasons": _reasons(reason_frame.iloc[n], reasons),
                 "selected_by": selected_by,
                 "selection": selection_text(selected_by),
-                "channel": str(row.channel),
-                "declared_at": _clean(getattr(row, "declared_at", None)),
-                "corridor_id": _clean(getattr(row, "corridor_id", None)),
+                "channel": str(row["channel"]),
+                "declared_at": _clean(row.get("declared_at")),
+                "corridor_id": _clean(row.get("corridor_id")),
                 "route": _clean(record["route"]) if "route" in flagged.columns else None,
                 "fields": fields,
             }

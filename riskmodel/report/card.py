@@ -263,17 +263,22 @@ def card_markdown(
     lines += ["", "## Training data", ""]
     lines += [f"- {_md(k.replace('_', ' '))}: {_md(v)}" for k, v in window.items()]
     if data.get("sources"):
-        lines += ["", *_table(
-            ["source", "rows", "sha256"],
-            [[s["source"], s["rows"], s["sha256"]] for s in data["sources"]],
-        )]
+        lines += [
+            "",
+            *_table(
+                ["source", "rows", "sha256"],
+                [[s["source"], s["rows"], s["sha256"]] for s in data["sources"]],
+            ),
+        ]
     rows = data.get("rows") or {}
     if rows:
         lines += ["", *_table(["rows", "count"], [[k, v] for k, v in rows.items()])]
     lines += ["", "## Features by group", ""]
     for group in card.get("features", []):
-        lines.append(f"- **{_md(group['group'])}** ({group['count']}): "
-                     + ", ".join(_md(n) for n in group["names"]))
+        lines.append(
+            f"- **{_md(group['group'])}** ({group['count']}): "
+            + ", ".join(_md(n) for n in group["names"])
+        )
     if card.get("groups_absent"):
         lines.append(f"- absent (source missing): {', '.join(map(_md, card['groups_absent']))}")
     figures = card.get("figures") or {}
@@ -289,14 +294,20 @@ def card_markdown(
     calibration = card.get("calibration") or {}
     lines += ["", "## Calibration", "", f"Brier score: {_fmt(calibration.get('brier'), '.5f')}"]
     if calibration.get("reliability"):
-        lines += ["", *_table(
-            ["predicted (mean)", "observed rate", "inspections"],
-            [
-                [_fmt(r.get("mean_predicted"), ".4f"), _fmt(r.get("observed_rate"), ".4f"),
-                 _fmt(r.get("count"), ".0f")]
-                for r in calibration["reliability"]
-            ],
-        )]
+        lines += [
+            "",
+            *_table(
+                ["predicted (mean)", "observed rate", "inspections"],
+                [
+                    [
+                        _fmt(r.get("mean_predicted"), ".4f"),
+                        _fmt(r.get("observed_rate"), ".4f"),
+                        _fmt(r.get("count"), ".0f"),
+                    ]
+                    for r in calibration["reliability"]
+                ],
+            ),
+        ]
     lines += ["", "## Known limits", ""] + [f"- {_md(t)}" for t in card.get("limits", [])]
     burden = card.get("burden") or {}
     lines += ["", "## Inspection burden on the test period", ""]
@@ -307,14 +318,24 @@ def card_markdown(
         )
         for key in ("origin_country", "transport_mode", "importer_size_band"):
             if burden.get(key):
-                lines += ["", f"### {key.replace('_', ' ')}", "", *_table(
-                    ["value", "declarations", "share of all", "share of opened", "opened rate"],
-                    [
-                        [r["value"], r["declarations"], _fmt(r["share_of_batch"], ".1%"),
-                         _fmt(r["share_of_opened"], ".1%"), _fmt(r["opened_rate"], ".1%")]
-                        for r in burden[key]
-                    ],
-                )]
+                lines += [
+                    "",
+                    f"### {key.replace('_', ' ')}",
+                    "",
+                    *_table(
+                        ["value", "declarations", "share of all", "share of opened", "opened rate"],
+                        [
+                            [
+                                r["value"],
+                                r["declarations"],
+                                _fmt(r["share_of_batch"], ".1%"),
+                                _fmt(r["share_of_opened"], ".1%"),
+                                _fmt(r["opened_rate"], ".1%"),
+                            ]
+                            for r in burden[key]
+                        ],
+                    ),
+                ]
     else:
         lines.append("Not recorded in this model.")
     return "\n".join(lines) + "\n"

@@ -228,9 +228,7 @@ def verify_dir(folder: Path | str, *, key: bytes | None = None) -> VerifyResult:
         result.kind = "scoring"
         written, read = manifest.get("outputs") or [], manifest.get("inputs") or []
     else:
-        result.checks.append(
-            Check(MANIFEST_NAME, "invalid", f"unknown manifest format {fmt!r}")
-        )
+        result.checks.append(Check(MANIFEST_NAME, "invalid", f"unknown manifest format {fmt!r}"))
         return result
     signature = manifest.get("signature")
     if key is not None:
@@ -243,8 +241,7 @@ def verify_dir(folder: Path | str, *, key: bytes | None = None) -> VerifyResult:
                 Check(
                     MANIFEST_NAME,
                     "invalid",
-                    "signature does not match: the manifest was changed or signed with "
-                    "another key",
+                    "signature does not match: the manifest was changed or signed with another key",
                 )
             )
         else:

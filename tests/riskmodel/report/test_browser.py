@@ -129,7 +129,10 @@ def test_report_renders_offline_without_console_errors(
     from riskmodel import api
 
     done = api.explain(
-        scored.model_uri, scored.scores_dir, tmp_path / "report", top=3,
+        scored.model_uri,
+        scored.scores_dir,
+        tmp_path / "report",
+        top=3,
         tracking_uri=scored.tracking_uri,
     )
     seen = render(chromium, done.html, tmp_path)

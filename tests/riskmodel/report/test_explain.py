@@ -30,11 +30,16 @@ def report(scored, tmp_path_factory: pytest.TempPathFactory, monkeypatch_module)
         app,
         [
             "explain",
-            "--model", scored.model_uri,
-            "--scores", str(scored.scores_dir),
-            "--out", str(out),
-            "--top", str(scored.red),
-            "--tracking-uri", scored.tracking_uri,
+            "--model",
+            scored.model_uri,
+            "--scores",
+            str(scored.scores_dir),
+            "--out",
+            str(out),
+            "--top",
+            str(scored.red),
+            "--tracking-uri",
+            scored.tracking_uri,
         ],
     )
     assert result.exit_code == 0, result.output + str(result.exception)
@@ -100,7 +105,10 @@ def test_exactly_one_waterfall_per_requested_shipment(report: Path, scored, tmp_
     from riskmodel import api
 
     small = api.explain(
-        scored.model_uri, scored.scores_dir, tmp_path / "five", top=5,
+        scored.model_uri,
+        scored.scores_dir,
+        tmp_path / "five",
+        top=5,
         tracking_uri=scored.tracking_uri,
     )
     page = small.html.read_text(encoding="utf-8")
@@ -167,10 +175,15 @@ def test_drift_warnings_are_shown(scored, tmp_path: Path) -> None:  # type: igno
     copy = tmp_path / "scores"
     shutil.copytree(scored.scores_dir, copy)
     manifest = json.loads((copy / "manifest.json").read_text(encoding="utf-8"))
-    manifest["drift"] = {"threshold": 0.25, "psi": {"value_per_kg": 0.4}, "drifting": ["value_per_kg"]}
+    manifest["drift"] = {
+        "threshold": 0.25,
+        "psi": {"value_per_kg": 0.4},
+        "drifting": ["value_per_kg"],
+    }
     (copy / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
-    done = api.explain(scored.model_uri, copy, tmp_path / "r", top=1,
-                       tracking_uri=scored.tracking_uri)
+    done = api.explain(
+        scored.model_uri, copy, tmp_path / "r", top=1, tracking_uri=scored.tracking_uri
+    )
     html = done.html.read_text(encoding="utf-8")
     assert 'class="warn"' in html and "value_per_kg" in html.split("Drift warnings")[1]
 
@@ -209,9 +222,18 @@ def test_pseudonymisation_is_keyed_consistent_and_refused_without_key(
     monkeypatch.delenv("RISKMODEL_PSEUDONYM_KEY", raising=False)
     refused = CliRunner().invoke(
         app,
-        ["explain", "--model", scored.model_uri, "--scores", str(scored.scores_dir),
-         "--out", str(tmp_path / "no-key"), "--pseudonymise",
-         "--tracking-uri", scored.tracking_uri],
+        [
+            "explain",
+            "--model",
+            scored.model_uri,
+            "--scores",
+            str(scored.scores_dir),
+            "--out",
+            str(tmp_path / "no-key"),
+            "--pseudonymise",
+            "--tracking-uri",
+            scored.tracking_uri,
+        ],
     )
     assert refused.exit_code == 2
     assert "RISKMODEL_PSEUDONYM_KEY" in refused.output
@@ -222,8 +244,12 @@ def test_pseudonymisation_is_keyed_consistent_and_refused_without_key(
     for name, key in (("a1", "key-A"), ("a2", "key-A"), ("b", "key-B")):
         monkeypatch.setenv("RISKMODEL_PSEUDONYM_KEY", key)
         done = api.explain(
-            scored.model_uri, scored.scores_dir, tmp_path / name, top=scored.red,
-            pseudonymise=True, tracking_uri=scored.tracking_uri,
+            scored.model_uri,
+            scored.scores_dir,
+            tmp_path / name,
+            top=scored.red,
+            pseudonymise=True,
+            tracking_uri=scored.tracking_uri,
         )
         runs[name] = (done.report, done.html.read_text(encoding="utf-8"))
     doc_a, html_a = runs["a1"]
@@ -259,8 +285,17 @@ def test_another_model_is_refused(scored, tmp_path: Path) -> None:  # type: igno
     scores.to_parquet(copy / "scores.parquet", index=False)
     result = CliRunner().invoke(
         app,
-        ["explain", "--model", scored.model_uri, "--scores", str(copy),
-         "--out", str(tmp_path / "r"), "--tracking-uri", scored.tracking_uri],
+        [
+            "explain",
+            "--model",
+            scored.model_uri,
+            "--scores",
+            str(copy),
+            "--out",
+            str(tmp_path / "r"),
+            "--tracking-uri",
+            scored.tracking_uri,
+        ],
     )
     assert result.exit_code == 4
     assert "not the one that scored" in result.output
@@ -273,8 +308,17 @@ def test_incomplete_scoring_folder_is_a_contract_error(scored, tmp_path: Path) -
     (copy / "flagged.parquet").unlink()
     result = CliRunner().invoke(
         app,
-        ["explain", "--model", scored.model_uri, "--scores", str(copy),
-         "--out", str(tmp_path / "r"), "--tracking-uri", scored.tracking_uri],
+        [
+            "explain",
+            "--model",
+            scored.model_uri,
+            "--scores",
+            str(copy),
+            "--out",
+            str(tmp_path / "r"),
+            "--tracking-uri",
+            scored.tracking_uri,
+        ],
     )
     assert result.exit_code == 3
     assert "flagged.parquet" in result.output

@@ -21,8 +21,9 @@ def made(scored, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:  # ty
     monkeypatch.delenv("RISKMODEL_SIGNING_KEY", raising=False)
     scores = tmp_path / "scores"
     shutil.copytree(scored.scores_dir, scores)
-    api.explain(scored.model_uri, scores, tmp_path / "report", top=5,
-                tracking_uri=scored.tracking_uri)
+    api.explain(
+        scored.model_uri, scores, tmp_path / "report", top=5, tracking_uri=scored.tracking_uri
+    )
     return tmp_path / "report"
 
 
@@ -91,8 +92,9 @@ def test_signature_checked_with_the_key(
     from riskmodel.report.verify import digest
 
     monkeypatch.setenv("RISKMODEL_SIGNING_KEY", "agency-key")
-    done = api.explain(scored.model_uri, scored.scores_dir, tmp_path / "r", top=2,
-                       tracking_uri=scored.tracking_uri)
+    done = api.explain(
+        scored.model_uri, scored.scores_dir, tmp_path / "r", top=2, tracking_uri=scored.tracking_uri
+    )
     assert done.signed
     assert _verify(done.folder)[0] == 0
     monkeypatch.setenv("RISKMODEL_SIGNING_KEY", "someone-else")
