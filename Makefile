@@ -27,7 +27,7 @@ browser: ## install headless Chromium (Debian package) for the report's browser 
 test: install browser ## run the test suite (scale benchmarks excluded)
 	$(BIN)/python -m pytest -m "not bench" -q
 
-demo: install ## validate the committed sample, train and evaluate on it (embedded MLflow)
+demo: install ## validate the committed sample, train, evaluate, score a batch and write its report
 	$(BIN)/riskmodel demo --data $(SAMPLE) --workdir $(DEMO)
 
 lint: install ## ruff and mypy

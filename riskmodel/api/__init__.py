@@ -24,7 +24,7 @@ start on are scored and counted.
 from riskmodel.api._common import Progress
 from riskmodel.api.data import describe, features, sample, validate
 from riskmodel.api.report import ExplainResult, explain, verify
-from riskmodel.api.scoring import score
+from riskmodel.api.scoring import score, score_period
 from riskmodel.api.training import (
     INPUT_EXAMPLE_ROWS,
     REQUIRED_DECLARATION_COLUMNS,
@@ -55,6 +55,7 @@ __all__ = [
     "promote",
     "sample",
     "score",
+    "score_period",
     "train",
     "tune",
     "validate",

@@ -14,6 +14,7 @@ from riskmodel.cli._app import (
     print_metrics,
     status,
 )
+from riskmodel.cli.scoring import print_red_list
 
 
 @app.command()
@@ -22,7 +23,8 @@ def demo(
     config: ConfigOpt = Path("experiments/baseline.toml"),
     workdir: Annotated[Path, typer.Option(file_okay=False)] = Path(".riskmodel/demo"),
 ) -> None:
-    """Validate the sample, train and evaluate on it with embedded MLflow, print the figures."""
+    """Validate the sample, train and evaluate on it with embedded MLflow, print the figures,
+    then score its newest period as a batch, print the red list and write its report."""
     from riskmodel import api
 
     out.rule("1. validate")
@@ -53,6 +55,26 @@ def demo(
         )
     print_metrics(evaluated.metrics, evaluated.baselines, prefix="test_")
     out.print(f"metrics JSON: {workdir / 'evaluate-metrics.json'}")
+
+    out.rule("4. score the newest period as a batch (red list)")
+    with status("scoring") as progress:
+        scored = api.score_period(
+            trained.model_uri,
+            data,
+            start=evaluated.test_start,
+            out=workdir / "scores",
+            progress=progress,
+        )
+    print_red_list(scored.out / "scores.parquet")
+    out.print(f"scores, rejects, corridors, manifest: {scored.out}", soft_wrap=True)
+
+    out.rule("5. explain the batch (report for reviewers)")
+    with status("explaining") as progress:
+        report = api.explain(
+            trained.model_uri, scored.out, workdir / "report", top=20, progress=progress
+        )
+    out.print(f"report ({report.shipments} red shipments explained):", markup=False)
+    out.print(f"  {report.html.resolve()}", soft_wrap=True, markup=False, highlight=False)
     out.print(
         "Open the MLflow UI on this run:\n"
         f"  .venv/bin/mlflow ui --backend-store-uri {trained.tracking_uri} --port 5000\n"

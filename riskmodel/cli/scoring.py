@@ -9,6 +9,30 @@ import typer
 
 from riskmodel.cli._app import DataArg, MappingOpt, TrackingOpt, app, err, out, status
 
+RED_LIST_ROWS = 20
+
+
+def print_red_list(scores: Path, *, rows: int = RED_LIST_ROWS) -> None:
+    """The red channel by rank: id, risk, who selected it and its first reason."""
+    import pandas as pd
+    from rich.table import Table
+
+    frame = pd.read_parquet(scores)
+    red = frame[frame["channel"] == "red"].sort_values("risk_rank")
+    table = Table(title=f"red list: {len(red)} of {len(frame)} declarations (first {rows})")
+    for column in ("rank", "declaration_id", "risk", "selected_by", "first reason"):
+        table.add_column(column)
+    for item in red.head(rows).itertuples(index=False):
+        reason = getattr(item, "reason_1_text", None)
+        table.add_row(
+            str(item.risk_rank),
+            str(item.declaration_id),
+            f"{item.risk_score:.3f}",
+            str(item.selected_by),
+            "" if reason is None or pd.isna(reason) else str(reason),
+        )
+    out.print(table)
+
 
 @app.command()
 def score(
@@ -18,6 +42,12 @@ def score(
         Path, typer.Option("--out", file_okay=False, help="output folder (written atomically)")
     ],
     mapping: MappingOpt = None,
+    history: Annotated[
+        Path | None,
+        typer.Option(
+            exists=True, file_okay=False, help="DATA folder of newer facts refreshing the history"
+        ),
+    ] = None,
     budget: Annotated[
         float, typer.Option(min=0.0, max=1.0, help="share of the batch sent red")
     ] = 0.05,
@@ -57,6 +87,7 @@ def score(
             data,
             out=out_dir,
             mapping=mapping,
+            history=history,
             budget=budget,
             yellow_budget=yellow_budget,
             exploration=exploration,

@@ -91,7 +91,8 @@ FLAGGED_DECLARATION_COLUMNS = (
     "total_taxes_usd",
 )
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-_OPTIONAL_SOURCES = ("financial_flags", "route_legs", "ports")
+_OPTIONAL_SOURCES = ("route_legs", "ports")
+_HISTORY_SOURCES = ("labels", "financial_flags")
 
 Progress = Callable[[str], None]
 
@@ -261,6 +262,11 @@ def _chunks(path: Path, file: str, wanted: set[str], chunk_rows: int) -> Iterato
 
 
 _FIRST_SEEN = re.compile(r"first seen at row (\d+)")
+
+
+def _shift_rows(reason: str, offset: int) -> str:
+    """A chunk's "first seen at row N" made a row number of the whole file."""
+    return _FIRST_SEEN.sub(lambda m: f"first seen at row {int(m.group(1)) + offset}", reason)
 
 
 @dataclass
@@ -453,11 +459,13 @@ def score_batch(
     mapping: Mapping | None = None,
     options: ScoreOptions | None = None,
     progress: Progress | None = None,
+    history: Path | None = None,
 ) -> ScoreResult:
     """Score DATA's declarations with ``model`` and write OUT (see the module doc).
 
     Raises :class:`ContractError` (exit 3) for a broken input file, :class:`ModelError`
-    (exit 4) for a model the input or the code cannot feed, :class:`UsageError` (exit 2) for
+    (exit 4) for a model the input or the code cannot feed (``history``: the folder the
+    model's state was refreshed from, recorded in the manifest), :class:`UsageError` (exit 2) for
     bad options; nothing is written in OUT in every such case.
     """
     from features.contracts import required_columns
@@ -502,7 +510,6 @@ def score_batch(
     state = pipeline.state_
     names = model.feature_names
     cats = set(model.categorical_features)
-    history_ids = set(state.declarations["declaration_id"].astype(object))
     importer_past = state.declarations["importer_id"].value_counts()
     cutoff = pd.Timestamp(pipeline.cutoff_)
     rejects = _Rejects()
@@ -518,7 +525,7 @@ def score_batch(
         others[name] = result.frame
         inputs.append({"path": str(other), "rows": result.rows_read})
         for row, problems in _group_problems(result.problems).items():
-            decl_id = (
+            decl_id: Any = (
                 result.rejected.loc[row - 1, "declaration_id"]
                 if "declaration_id" in result.rejected.columns
                 else None
@@ -534,7 +541,11 @@ def score_batch(
     first_row: dict[str, int] = {}
     offset = 0
     legs = others["route_legs"]
-    flags = others["financial_flags"]
+    ignored = [
+        f"{found.name}: not used for scoring (history: pass it with --history)"
+        for name in _HISTORY_SOURCES
+        if (found := find_source(data, name)) is not None
+    ]
     parent = out.resolve().parent
     parent.mkdir(parents=True, exist_ok=True)
     stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.staging-", dir=parent))
@@ -576,27 +587,14 @@ def score_batch(
                         "declaration_id",
                         f"duplicate value {key!r}, first seen at row {seen}",
                     )
-            declared = valid["declared_at"]
-            early = (declared < cutoff).to_numpy(dtype=bool)
-            in_history = (
-                valid["declaration_id"].astype(object).isin(history_ids).to_numpy(dtype=bool)
-            )
-            for idx in np.flatnonzero(early):
-                local = int(valid.index[idx]) + 1
+            refused = pipeline.screen(valid)
+            for idx, column, why in zip(
+                refused.index, refused["column"], refused["reason"], strict=True
+            ):
+                hint = " (score it with a model whose state ends before it)"
                 extra_reject.setdefault(
-                    local,
-                    (
-                        "declared_at",
-                        f"dated {declared.iloc[idx]}, before the model's feature cutoff {cutoff}: "
-                        "its features would come from a history that holds its future "
-                        "(score it with a model whose state ends before it)",
-                    ),
-                )
-            for idx in np.flatnonzero(in_history):
-                local = int(valid.index[idx]) + 1
-                extra_reject.setdefault(
-                    local,
-                    ("declaration_id", "already in the model's history (declared before)"),
+                    int(idx) + 1,
+                    (str(column), str(why) + (hint if column == "declared_at" else "")),
                 )
             if leg_rejects:
                 for idx, decl_id in enumerate(valid["declaration_id"].astype(object)):
@@ -609,10 +607,7 @@ def score_batch(
             for local in sorted(set(grouped) | set(extra_reject)):
                 if local in grouped:
                     problems = grouped[local]
-                    reason = _FIRST_SEEN.sub(
-                        lambda m: f"first seen at row {int(m.group(1)) + offset}",
-                        _reason_text(problems),
-                    )
+                    reason = _shift_rows(_reason_text(problems), offset)
                     column = problems[0].column
                 else:
                     column, reason = extra_reject[local]
@@ -631,7 +626,6 @@ def score_batch(
 
                 batch = Sources(
                     declarations=valid,
-                    financial_flags=flags,
                     route_legs=chunk_legs,
                     ports=others["ports"],
                     extra_categorical=tuple(state.extra_categorical),
@@ -842,6 +836,7 @@ def score_batch(
                 ),
                 "format": options.format,
                 "chunk_rows": options.chunk_rows,
+                "history": None if history is None else str(history),
             },
             "counts": {
                 "input_rows": offset,
@@ -855,6 +850,7 @@ def score_batch(
                 {"path": name, "sha256": _sha256(stage / name), "rows": rows}
                 for name, rows in written.items()
             ],
+            "notices": ignored,
             "timings": timings,
             "drift": {
                 "threshold": options.drift_threshold,

@@ -70,12 +70,12 @@ def fit_reference(
         if name in cats:
             text = col.astype("str")
             missing = text.isna()
-            counts = text[~missing].value_counts()
-            kept = counts.iloc[:top]
+            freq = text[~missing].value_counts()
+            kept = freq.iloc[:top]
             features[name] = {
                 "kind": "categorical",
                 "levels": {str(k): float(v) / max(n, 1) for k, v in kept.items()},
-                "other": float(counts.iloc[top:].sum()) / max(n, 1),
+                "other": float(freq.iloc[top:].sum()) / max(n, 1),
                 "missing": float(missing.sum()) / max(n, 1),
             }
         else:

@@ -128,7 +128,8 @@ def test_bench_score_one_million_and_memory_at_five(tmp_path: Path) -> None:
         f"{N_DECLARATIONS / run['seconds']:,.0f} rows/s end to end, peak RSS {peak_gb:.2f} GB"
         f"\n  bare LightGBM predict on the same matrix: {bare['predict_seconds']:.1f} s; "
         f"end-to-end without reasons / predict = {without_reasons / bare['predict_seconds']:.1f}x"
-        f"\n  reasons for {red:,} red rows: {reasons_s:.1f} s = {red / max(reasons_s, 1e-9):,.0f} rows/s"
+        f"\n  reasons for {red:,} red rows: {reasons_s:.1f} s = "
+        f"{red / max(reasons_s, 1e-9):,.0f} rows/s"
         f"\n  timings: {timings}"
     )
     big = _child(_SCORE, str(tmp_path), str(N_MEMORY))

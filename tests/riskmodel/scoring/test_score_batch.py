@@ -36,7 +36,7 @@ def scored(scoring_setup, tmp_path_factory):  # type: ignore[no-untyped-def]
 
 
 def test_outputs_follow_the_contract(scoring_setup, scored) -> None:  # type: ignore[no-untyped-def]
-    result, out = scored
+    _, out = scored
     names = sorted(p.name for p in out.iterdir())
     assert names == [
         "corridors.parquet",
@@ -287,11 +287,16 @@ def test_drift_is_measured_against_the_training_reference(
 
 def test_truncated_and_garbage_inputs_write_nothing(scoring_setup, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     good = (scoring_setup.future_dir / "declarations.parquet").read_bytes()
+    head = scoring_setup.future.head(3)
+    csv = head.to_csv(index=False, date_format="%Y-%m-%dT%H:%M:%S").encode()
+    header, first, *_ = csv.splitlines(keepends=True)
+    no_importer = head.drop(columns=["importer_id"]).to_csv(index=False).encode()
     cases = {
         "truncated.parquet": good[: len(good) // 2],
-        "garbage.csv": b"declaration_id,declared_at,importer_id,hs_code\nA,2024-01-01,I,0101\n\xff\xfe\x00junk",
-        "fields.csv": b"declaration_id,declared_at,importer_id,hs_code\nA,2024-01-01,I,0101,extra,more\n",
-        "missing.csv": b"declaration_id,declared_at,hs_code\nA,2030-01-01,0101\n",
+        "garbage.csv": header + first + b"\xff\xfe\x00junk\n",
+        "fields.csv": header + first.rstrip(b"\n") + b",extra,more\n",
+        "missing.csv": no_importer,
+        "empty.csv": header,
     }
     for name, content in cases.items():
         data = tmp_path / name.split(".")[0]

@@ -67,7 +67,9 @@ def test_served_model_scores_like_riskmodel_score(
         "--workers",
         "1",
     ]
-    env = {**os.environ, "MLFLOW_TRACKING_URI": run.tracking_uri}
+    # mlflow starts uvicorn by name: the interpreter's own bin folder must be on PATH
+    path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+    env = {**os.environ, "MLFLOW_TRACKING_URI": run.tracking_uri, "PATH": path}
     log_path = tmp_path / "serve.log"
     log = log_path.open("wb")
     process = subprocess.Popen(
