@@ -68,13 +68,6 @@ def demo(
     print_red_list(scored.out / "scores.parquet")
     out.print(f"scores, rejects, corridors, manifest: {scored.out}", soft_wrap=True)
 
-    out.rule("5. explain the batch (report for reviewers)")
-    with status("explaining") as progress:
-        report = api.explain(
-            trained.model_uri, scored.out, workdir / "report", top=20, progress=progress
-        )
-    out.print(f"report ({report.shipments} red shipments explained):", markup=False)
-    out.print(f"  {report.html.resolve()}", soft_wrap=True, markup=False, highlight=False)
     out.print(
         "Open the MLflow UI on this run:\n"
         f"  .venv/bin/mlflow ui --backend-store-uri {trained.tracking_uri} --port 5000\n"
@@ -83,3 +76,11 @@ def demo(
         markup=False,
         highlight=False,
     )
+
+    out.rule("5. explain the batch (report for reviewers)")
+    with status("explaining") as progress:
+        report = api.explain(
+            trained.model_uri, scored.out, workdir / "report", top=20, progress=progress
+        )
+    out.print(f"report ({report.shipments} red shipments explained):", markup=False)
+    out.print(f"  {report.html.resolve()}", soft_wrap=True, markup=False, highlight=False)

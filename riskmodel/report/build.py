@@ -226,6 +226,11 @@ def _counts(scores: pd.DataFrame, manifest: Mapping[str, Any]) -> dict[str, Any]
         if "selected_by" in scores.columns
         else pd.Series(dtype=int)
     )
+    red = (
+        scores.loc[scores["channel"] == "red", "selected_by"].dropna().astype(str).value_counts()
+        if "selected_by" in scores.columns
+        else pd.Series(dtype=int)
+    )
     counted = manifest.get("counts") or {}
     risk = scores["risk_score"].to_numpy(dtype=float)
     quantiles = (
@@ -240,6 +245,7 @@ def _counts(scores: pd.DataFrame, manifest: Mapping[str, Any]) -> dict[str, Any]
         "rejected": counted.get("rejected"),
         "channels": channels,
         "selected_by": {str(k): int(v) for k, v in selected.items()},
+        "red_selected_by": {str(k): int(v) for k, v in red.sort_index().items()},
         "risk_summary": quantiles,
         "risk_distribution": _histogram(risk, HISTOGRAM_BINS),
     }

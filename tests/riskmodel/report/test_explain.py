@@ -95,6 +95,9 @@ def test_selection_reasons_are_explained(report: Path, scored) -> None:  # type:
     assert "budget" in by["model"]
     manifest = json.loads((scored.scores_dir / "manifest.json").read_text(encoding="utf-8"))
     assert doc["batch"]["selected_by"] == manifest["counts"]["selected_by"]
+    scores = pd.read_parquet(scored.scores_dir / "scores.parquet")
+    red = scores.loc[scores["channel"] == "red", "selected_by"].value_counts().to_dict()
+    assert doc["batch"]["red_selected_by"] == red
     assert doc["batch"]["channels"] == manifest["counts"]["channels"]
 
 
