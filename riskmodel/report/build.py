@@ -188,7 +188,7 @@ def selection_text(selected_by: str | None) -> str:
         )
     if selected_by and selected_by.startswith("rule:"):
         name = selected_by.removeprefix("rule:")
-        return f"Selected by the administration's targeting rule '{name}', whatever its score."
+        return f"Selected by the officer rule '{name}' (mandatory, whatever its score)."
     return "Not selected."
 
 

@@ -325,3 +325,20 @@ def test_incomplete_scoring_folder_is_a_contract_error(scored, tmp_path: Path) -
     )
     assert result.exit_code == 3
     assert "flagged.parquet" in result.output
+
+
+def test_a_csv_scoring_run_gives_the_same_shipments(report: Path, scored, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from riskmodel import api
+
+    copy = tmp_path / "scores"
+    shutil.copytree(scored.scores_dir, copy)
+    for name in ("scores", "corridors"):
+        pd.read_parquet(copy / f"{name}.parquet").to_csv(copy / f"{name}.csv", index=False)
+        (copy / f"{name}.parquet").unlink()
+    done = api.explain(
+        scored.model_uri, copy, tmp_path / "r", top=scored.red, tracking_uri=scored.tracking_uri
+    )
+    parquet = _load(report)["shipments"]
+    for a, b in zip(parquet, done.report["shipments"], strict=True):
+        assert a["declaration_id"] == b["declaration_id"]
+        assert a["raw_margin"] == b["raw_margin"] and a["reasons"] == b["reasons"]
