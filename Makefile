@@ -8,7 +8,7 @@ BACUDA := data/bacuda
 DEMO := .riskmodel/demo
 
 .DEFAULT_GOAL := help
-.PHONY: help install test demo lint bench sample clean
+.PHONY: help install browser test demo lint bench sample clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "%-10s %s\n", $$1, $$2}'
@@ -21,10 +21,13 @@ $(STAMP): pyproject.toml requirements.lock
 
 install: $(STAMP) ## create .venv and install riskmodel with its dev tools (pinned by requirements.lock)
 
-test: install ## run the test suite (scale benchmarks excluded)
+browser: ## install headless Chromium (Debian package) for the report's browser test, if missing
+	@command -v chromium >/dev/null 2>&1 || (apt-get update -q && apt-get install -y -q --no-install-recommends chromium)
+
+test: install browser ## run the test suite (scale benchmarks excluded)
 	$(BIN)/python -m pytest -m "not bench" -q
 
-demo: install ## validate the committed sample, train and evaluate on it (embedded MLflow)
+demo: install ## validate the committed sample, train, evaluate, score a batch and write its report
 	$(BIN)/riskmodel demo --data $(SAMPLE) --workdir $(DEMO)
 
 lint: install ## ruff and mypy

@@ -1,9 +1,9 @@
 """riskmodel: seizure-risk modelling for customs targeting.
 
 The notebook API (``riskmodel.train(config)``, ``riskmodel.evaluate(...)``, ``tune``,
-``promote``, ``sample``, ``validate``, ``score``) and :class:`RiskModel` are exported lazily:
-importing the package stays fast, and mlflow, optuna, shap and matplotlib load only when a
-function that needs them runs.
+``promote``, ``sample``, ``validate``, ``score``, ``explain``, ``verify``) and
+:class:`RiskModel` are exported lazily: importing the package stays fast, and mlflow, optuna,
+shap and matplotlib load only when a function that needs them runs.
 
 ``train`` and ``evaluate`` are also names of submodules. Python's import system sets a
 package attribute to a submodule when the submodule is first imported, which would make
@@ -21,18 +21,30 @@ import types
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from riskmodel.api import evaluate, promote, sample, score, train, tune, validate
+    from riskmodel.api import (
+        evaluate,
+        explain,
+        promote,
+        sample,
+        score,
+        train,
+        tune,
+        validate,
+        verify,
+    )
     from riskmodel.model import RiskModel
 
 __all__ = [
     "RiskModel",
     "evaluate",
+    "explain",
     "promote",
     "sample",
     "score",
     "train",
     "tune",
     "validate",
+    "verify",
 ]
 
 _HOMES = {
@@ -43,6 +55,8 @@ _HOMES = {
     "sample": "riskmodel.api",
     "validate": "riskmodel.api",
     "score": "riskmodel.api",
+    "explain": "riskmodel.api",
+    "verify": "riskmodel.api",
     "RiskModel": "riskmodel.model",
 }
 

@@ -27,6 +27,7 @@ __all__ = [
     "EXIT_USAGE",
     "ConfigError",
     "ContractError",
+    "IntegrityError",
     "MappingError",
     "ModelError",
     "Problem",
@@ -50,3 +51,7 @@ class ModelError(RiskError):
     """A model cannot be found, loaded, or does not fit the input."""
 
     exit_code = EXIT_MODEL
+
+
+class IntegrityError(ContractError):
+    """A file listed in a manifest changed, is missing, or the manifest's signature is wrong."""

@@ -355,6 +355,19 @@ def log_training_run(
     )
 
 
+def log_model_card(run: LoggedRun, markdown: str, *, artifact_file: str = "model_card.md") -> None:
+    """Log the model card (Markdown) on the run that holds the model and, when the run
+    registered a version, make it that version's description in the registry."""
+    mlflow = _mlflow(run.tracking_uri)
+    client = mlflow.MlflowClient(tracking_uri=run.tracking_uri, registry_uri=run.tracking_uri)
+    try:
+        client.log_text(run.run_id, markdown, artifact_file)
+        if run.registered_name and run.version is not None:
+            client.update_model_version(run.registered_name, str(run.version), description=markdown)
+    except mlflow.exceptions.MlflowException as exc:
+        raise UsageError(f"MLflow tracking store {run.tracking_uri!r}: {exc.message}") from exc
+
+
 class TuningRun:
     """A parent MLflow run whose Optuna trials are nested child runs."""
 

@@ -1,7 +1,8 @@
 """The notebook API: every command of the CLI is one call here (no printing, no exiting).
 
 One module per capability (``data``: sample, validate, features; ``training``: train,
-evaluate, tune, promote; ``scoring``: score), re-exported here; a new capability adds one module.
+evaluate, tune, promote; ``scoring``: score; ``report``: explain, verify), re-exported here; a
+new capability adds one module.
 
 ``train``, ``evaluate``, ``tune``, ``promote``, ``sample``, ``validate``, ``features`` return
 dataclasses or frames; progress goes to an optional ``progress(message)`` callback so the CLI
@@ -22,6 +23,7 @@ start on are scored and counted.
 
 from riskmodel.api._common import Progress
 from riskmodel.api.data import describe, features, sample, validate
+from riskmodel.api.report import ExplainResult, explain, verify
 from riskmodel.api.scoring import score, score_period
 from riskmodel.api.training import (
     INPUT_EXAMPLE_ROWS,
@@ -41,11 +43,13 @@ __all__ = [
     "INPUT_EXAMPLE_ROWS",
     "REQUIRED_DECLARATION_COLUMNS",
     "EvaluateResult",
+    "ExplainResult",
     "Progress",
     "TrainResult",
     "TuneResult",
     "describe",
     "evaluate",
+    "explain",
     "features",
     "input_example",
     "promote",
@@ -55,5 +59,6 @@ __all__ = [
     "train",
     "tune",
     "validate",
+    "verify",
     "write_metrics",
 ]

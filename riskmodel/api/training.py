@@ -201,6 +201,7 @@ def train(
     from features.table import FeaturePipeline, build_table
     from riskmodel import tracking
     from riskmodel.evaluate import evaluate_model
+    from riskmodel.report.card import build_card, card_markdown
     from riskmodel.split import make_split
     from riskmodel.train import fit_model
 
@@ -249,6 +250,16 @@ def train(
         catalogue = _catalogue(model)
         if catalogue is not None:
             tables["feature_catalogue"] = catalogue
+    with timer.step("model_card"):
+        fingerprints = tracking.data_fingerprints(sources.files, source_rows(sources))
+        model.meta["model_card"] = build_card(
+            model,
+            evaluation=evaluation,
+            table=table,
+            split=split,
+            fingerprints=fingerprints,
+            declarations=sources.declarations,
+        )
     say(progress, "logging to MLflow")
     with (
         timer.step("mlflow_logging"),
@@ -267,13 +278,22 @@ def train(
             config_file=config_file,
             config_dict=cfg.to_dict(),
             params={"split." + k: v for k, v in split.to_dict().items()},
-            fingerprints=tracking.data_fingerprints(sources.files, source_rows(sources)),
+            fingerprints=fingerprints,
             metrics=metrics,
             baselines=baselines,
             figures=figures,
             tables=tables,
             seconds=dict(timer.seconds),
         )
+    tracking.log_model_card(
+        logged,
+        card_markdown(
+            model.meta["model_card"],
+            name=logged.registered_name,
+            version=logged.version,
+            run_id=logged.run_id,
+        ),
+    )
     for figure in figures.values():
         figure.clf()
     if metrics_out is not None:

@@ -3,17 +3,18 @@
 The only package that imports typer. ``_app`` holds the app, the shared options and the one
 place a domain error becomes its exit code; each command group is one module (``data``:
 sample, validate, features; ``training``: train, evaluate, tune, promote; ``scoring``: score;
-``demo``). Heavy libraries are imported inside the commands that need them.
+``report``: explain, verify; ``demo``). Heavy libraries are imported inside the commands that
+need them.
 """
 
 from __future__ import annotations
 
-from riskmodel.cli import data, demo, scoring, training
+from riskmodel.cli import data, demo, report, scoring, training
 from riskmodel.cli._app import app
 
 __all__ = ["app", "main"]
 
-_COMMAND_MODULES = (data, training, scoring, demo)
+_COMMAND_MODULES = (data, training, scoring, report, demo)
 """Imported for their ``@app.command()`` registrations."""
 
 

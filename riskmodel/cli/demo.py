@@ -27,7 +27,7 @@ def demo(
     quiet: QuietOpt = False,
 ) -> None:
     """Validate the sample, train and evaluate on it with embedded MLflow, print the figures,
-    then score its newest period as a batch and print the red list."""
+    then score its newest period as a batch, print the red list and write its report."""
     from riskmodel import api
 
     out.rule("1. validate")
@@ -70,6 +70,7 @@ def demo(
         )
     print_red_list(scored.out / "scores.parquet")
     line(f"scores, rejects, corridors, manifest: {scored.out}")
+
     out.print(
         "Open the MLflow UI on this run:\n"
         f"  .venv/bin/mlflow ui --backend-store-uri {trained.tracking_uri} --port 5000\n"
@@ -78,3 +79,11 @@ def demo(
         markup=False,
         highlight=False,
     )
+
+    out.rule("5. explain the batch (report for reviewers)")
+    with status("explaining", quiet=quiet) as progress:
+        report = api.explain(
+            trained.model_uri, scored.out, workdir / "report", top=20, progress=progress
+        )
+    out.print(f"report ({report.shipments} red shipments explained):", markup=False)
+    out.print(f"  {report.html.resolve()}", soft_wrap=True, markup=False, highlight=False)
