@@ -221,6 +221,7 @@ TRAIN_STEPS = (
     "evaluation",
     "logreg_baseline",
     "plots",
+    "model_card",
     "mlflow_logging",
 )
 
