@@ -410,7 +410,11 @@ def describe(name: str, value: object) -> str:
     """The reviewer's sentence for ``name`` at ``value`` ("unknown" when missing)."""
     info = feature_info(name)
     if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA:
-        return f"{name}: unknown (no earlier facts)"
+        # a template's label before "{value}" when it is one ("longest AIS gap: ..."), else
+        # the feature's name in words (a sentence cut before its value reads wrongly)
+        prefix = info.template.split("{value", 1)[0].strip()
+        label = prefix[:-1] if prefix.endswith(":") else name.replace("_", " ")
+        return f"{label}: not known (missing, or no earlier facts)"
     try:
         return info.template.format(value=value)
     except (ValueError, TypeError):

@@ -61,8 +61,11 @@ def test_templates_read_in_plain_words() -> None:
     assert describe("corridor_seizure_rate", 0.125) == (
         "the corridor's past seizure rate (smoothed) is 12.5%"
     )
-    assert (
-        describe("importer_seizures", math.nan) == "importer_seizures: unknown (no earlier facts)"
+    assert describe("importer_seizures", math.nan) == (
+        "importer seizures: not known (missing, or no earlier facts)"
+    )
+    assert describe("route_ais_gap_hours_max", math.nan) == (
+        "longest AIS gap: not known (missing, or no earlier facts)"
     )
     assert describe("extra_office_id", "K1") == "office_id is K1"
     assert describe("hs_chapter", "09") == "HS chapter 09"
