@@ -192,7 +192,7 @@ def build_card(
     if seizures is not None and seizures < 30:
         limits.append(
             f"The test period holds only {seizures} seizure(s) among "
-            f"{counts.get('test_labelled', 0)} inspections: its figures are rough."
+            f"{counts.get('test_inspected', 0)} inspections: its figures are rough."
         )
     return {
         "intended_use": list(INTENDED_USE),

@@ -170,6 +170,11 @@ def test_batch_section_and_model_card_first(report: Path, scored) -> None:  # ty
     for rows in (card["burden"][k] for k in ("origin_country", "transport_mode")):
         assert sum(r["share_of_opened"] for r in rows) <= 1 + 1e-4  # shares rounded to 1e-6
     assert card["markdown"].startswith("# Model card: seizure-risk version")
+    # a "few seizures" limit names the seizures and the inspections they rest on
+    for limit in card["limits"]:
+        few = re.search(r"only (\d+) seizure\(s\) among (\d+) inspections", limit)
+        if few:
+            assert 0 < int(few.group(1)) <= int(few.group(2)), limit
 
 
 def test_drift_warnings_are_shown(scored, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
