@@ -44,11 +44,14 @@ def _ticks(lo: float, hi: float, x: Any) -> list[dict[str, Any]]:
             step *= mult
             break
     first = math.ceil(lo / step) * step
+    # as many decimals as the step needs, so ticks 0.02 apart never print alike
+    decimals = max(0, -math.floor(math.log10(step)))
     ticks = []
-    value = first
-    while value <= hi + 1e-12:
-        ticks.append({"x": x(value), "text": f"{value:+.2g}" if value else "0"})
-        value += step
+    k = 0
+    while (value := first + k * step) <= hi + 1e-12:
+        text = f"{value:+.{decimals}f}"
+        ticks.append({"x": x(value), "text": "0" if float(text) == 0 else text})
+        k += 1
     return ticks
 
 
