@@ -40,6 +40,7 @@ import pandas as pd
 
 from features.errors import ContractError
 from riskmodel.errors import ModelError
+from riskmodel.scoring.batch import FLAGGED_DECLARATION_COLUMNS
 
 if TYPE_CHECKING:
     from riskmodel.model import RiskModel
@@ -61,24 +62,7 @@ GLOBAL_IMPORTANCE_TOP = 15
 CORRIDORS_SHOWN = 20
 HISTOGRAM_BINS = 20
 
-DECLARATION_FIELDS: tuple[str, ...] = (
-    "importer_id",
-    "declarant_id",
-    "exporter_id",
-    "container_id",
-    "hs_code",
-    "goods_description",
-    "origin_country",
-    "export_country",
-    "port_of_loading",
-    "port_of_entry",
-    "customs_office",
-    "transport_mode",
-    "quantity",
-    "gross_weight_kg",
-    "declared_value_usd",
-    "total_taxes_usd",
-)
+DECLARATION_FIELDS: tuple[str, ...] = FLAGGED_DECLARATION_COLUMNS
 """Declaration fields shown for a shipment, in this order, whichever flagged.parquet holds."""
 
 _SCORES_COLUMNS = ("declaration_id", "risk_score", "raw_margin", "risk_rank", "channel")

@@ -51,6 +51,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 from pandas.api.types import union_categoricals
 
+from features.contracts import columns as contract_columns
 from features.errors import ContractError, Problem, RiskError
 from features.mapping import CsvFormat
 from riskmodel.errors import ModelError, UsageError
@@ -75,23 +76,12 @@ __all__ = [
 
 MANIFEST_FORMAT = "riskmodel-scoring-manifest"
 CHANNELS = ("red", "yellow", "green")
-FLAGGED_DECLARATION_COLUMNS = (
-    "importer_id",
-    "declarant_id",
-    "exporter_id",
-    "hs_code",
-    "goods_description",
-    "origin_country",
-    "export_country",
-    "port_of_loading",
-    "port_of_entry",
-    "customs_office",
-    "transport_mode",
-    "quantity",
-    "gross_weight_kg",
-    "declared_value_usd",
-    "total_taxes_usd",
+FLAGGED_DECLARATION_COLUMNS: tuple[str, ...] = tuple(
+    name
+    for name in contract_columns("declarations")
+    if name not in ("declaration_id", "declared_at")
 )
+"""The contract's declaration fields copied into flagged.parquet (whichever the input holds)."""
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _OPTIONAL_SOURCES = ("route_legs", "ports")
 _HISTORY_SOURCES = ("labels", "financial_flags")
