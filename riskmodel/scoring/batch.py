@@ -685,7 +685,10 @@ def score_batch(
                     extra_categorical=tuple(state.extra_categorical),
                     extra_numeric=tuple(state.extra_numeric),
                 )
-                features = model.features(batch)
+                features = model.features(batch).copy(deep=False)
+                # pandas deep-copies ``attrs`` (the feature lists) on every column access; the
+                # drift counts and the staging read every feature column of every chunk
+                features.attrs = {}
                 lap("features")
                 matrix = model.matrix(features)
                 margin = np.asarray(model.booster.predict(matrix, raw_score=True), dtype=float)
@@ -775,16 +778,20 @@ def score_batch(
         writers = _Writers(stage, options, names, cats)
         start = 0
         for chunk_file, size in zip(chunk_files, kept.sizes, strict=True):
-            staged_frame = pq.read_table(chunk_file).to_pandas()
+            staged_table = pq.read_table(chunk_file)
             sl = slice(start, start + size)
             channel = channels.channel[sl]
             selected = channels.selected_by[sl]
+            # only red and yellow rows (flagged; those given reasons are among them) are
+            # converted to pandas: the scores columns come from Arrow as staged
+            flagged_mask = channel != "green"
+            flagged_frame = staged_table.filter(pa.array(flagged_mask)).to_pandas()
             reasons = None
             explain = np.isin(channel, options.reasons_for)
             if options.reasons > 0 and explain.any():
                 from riskmodel.scoring.reasons import contributions, top_reasons
 
-                rows = staged_frame[explain]
+                rows = flagged_frame[explain[flagged_mask]]
                 frame = _stage_features(rows, names)
                 contrib = contributions(model, frame)
                 lap("reasons_shap")
@@ -797,7 +804,8 @@ def score_batch(
                 reasons = top_reasons(contrib, frame, k=options.reasons)
                 lap("reasons_text")
             writers.write_chunk(
-                staged_frame,
+                staged_table,
+                flagged_frame,
                 risk=risk_all[sl],
                 margin=margin_all[sl],
                 rank=rank[sl],
@@ -977,7 +985,8 @@ class _Writers:
 
     def write_chunk(
         self,
-        staged: pd.DataFrame,
+        staged: pa.Table,
+        rows: pd.DataFrame,
         *,
         risk: np.ndarray,
         margin: np.ndarray,
@@ -990,16 +999,18 @@ class _Writers:
         model_version: str | None,
         legs: pd.DataFrame | None,
     ) -> None:
-        n = len(staged)
+        """Append a chunk: ``staged`` (Arrow, every row) gives the scores' id, date and
+        corridor; ``rows`` (pandas) is its red and yellow rows, in order, for ``flagged``."""
+        n = staged.num_rows
         columns: dict[str, Any] = {
-            "declaration_id": _text(staged["declaration_id"]),
-            "declared_at": pa.array(staged["declared_at"].to_numpy(), pa.timestamp("us")),
+            "declaration_id": staged.column("declaration_id"),
+            "declared_at": staged.column("declared_at"),
             "risk_score": pa.array(risk, pa.float64()),
             "raw_margin": pa.array(margin, pa.float64()),
             "risk_rank": pa.array(rank, pa.int64()),
             "channel": pa.array(channel.tolist(), pa.string()),
             "selected_by": pa.array(selected.tolist(), pa.string()),
-            "corridor_id": _text(staged["corridor_id"]),
+            "corridor_id": staged.column("corridor_id"),
         }
         positions = np.flatnonzero(explain)
         for i in range(1, self.options.reasons + 1):
@@ -1035,7 +1046,6 @@ class _Writers:
             self.scores.write_table(table)
         self.scores_rows += n
         flagged_mask = channel != "green"
-        rows = staged[flagged_mask]
         front: dict[str, Any] = {
             "declaration_id": _text(rows["declaration_id"]),
             "channel": pa.array(channel[flagged_mask].tolist(), pa.string()),
