@@ -13,8 +13,8 @@ within a file), is already in the model's history, or is dated before the model'
 cutoff (its features would be computed from a history that already holds its future), or
 when one of its route legs is rejected. The rest get features from the model's fitted
 pipeline, a raw margin and a calibrated risk score; the chunk's features and flagged-list
-columns are staged as Parquet, and only small per-row arrays (id, scores, corridor, rule hit,
-burden groups) stay in memory.
+columns are staged as an Arrow IPC file (LZ4), and only small per-row arrays (id, scores,
+corridor, rule hit, burden groups) stay in memory.
 
 **Channels** are assigned over the whole batch (:mod:`riskmodel.scoring.channels`).
 
@@ -48,6 +48,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
+import pyarrow.feather as pafeather
 import pyarrow.parquet as pq
 from pandas.api.types import union_categoricals
 
@@ -715,8 +716,10 @@ def score_batch(
                             else _text(col)
                         )
                 staged.update(_feature_columns(features, names, cats))
-                chunk_file = stage / f"chunk-{number:05d}.parquet"
-                pq.write_table(pa.table(staged), chunk_file)
+                # Arrow IPC, not Parquet: the chunk is read back once, whole, by pass 2, and
+                # IPC with LZ4 writes and reads several times faster (about 3x the bytes)
+                chunk_file = stage / f"chunk-{number:05d}.arrow"
+                pafeather.write_feather(pa.table(staged), chunk_file, compression="lz4")
                 chunk_files.append(chunk_file)
                 kept.ids.append(staged["declaration_id"])
                 kept.risk.append(risk)
@@ -778,7 +781,7 @@ def score_batch(
         writers = _Writers(stage, options, names, cats)
         start = 0
         for chunk_file, size in zip(chunk_files, kept.sizes, strict=True):
-            staged_table = pq.read_table(chunk_file)
+            staged_table = pafeather.read_table(chunk_file)
             sl = slice(start, start + size)
             channel = channels.channel[sl]
             selected = channels.selected_by[sl]
