@@ -37,26 +37,26 @@ HIJACK_SHARE = 0.006  # share of declarations lodged under hijacked identities
 # Modus operandi and each one's share of the seizure probability (by construction).
 MODUS_OPERANDI: tuple[str, ...] = ("none", "rip_on", "front", "hijacked", "precursor", "insider")
 MO_SHARE: dict[str, float] = {
-    "none": 0.05,
+    "none": 0.03,
     "rip_on": 0.35,
-    "front": 0.24,
+    "front": 0.25,
     "hijacked": 0.10,
-    "precursor": 0.14,
+    "precursor": 0.15,
     "insider": 0.12,
 }
 # Channel weights (logit units per unit of the latent or 0/1 indicator).
 BACKGROUND_SD = 1.0
-RIP: dict[str, float] = {"risk": 1.0, "cover": 0.6, "voyage": 1.6, "weekend": 0.4, "noise": 0.3}
-FRONT: dict[str, float] = {"risk": 0.8, "cover": 0.5, "concealment": 1.4, "noise": 0.3}
-HIJACK: dict[str, float] = {"risk": 0.5, "concealment": 1.0, "noise": 0.3}
+RIP: dict[str, float] = {"risk": 1.0, "cover": 0.6, "voyage": 2.2, "weekend": 0.4, "noise": 0.2}
+FRONT: dict[str, float] = {"risk": 0.8, "cover": 0.5, "concealment": 2.0, "noise": 0.2}
+HIJACK: dict[str, float] = {"risk": 0.5, "concealment": 1.4, "noise": 0.2}
 PRECURSOR: dict[str, float] = {
     "risk": 1.0,
     "neighbour_code": 0.8,
     "small_parcel": 0.6,
-    "concealment": 1.4,
-    "noise": 0.3,
+    "concealment": 1.8,
+    "noise": 0.2,
 }
-INSIDER: dict[str, float] = {"risk": 0.8, "cover": 0.5, "noise": 0.3}
+INSIDER: dict[str, float] = {"risk": 0.8, "cover": 0.5, "concealment": 1.2, "noise": 0.2}
 NEIGHBOUR_CODES: tuple[str, ...] = ("29153900", "29221990")
 LABEL_DELAY_DAYS = (2.0, 45.0)
 MIN_DECLARATIONS = 100
@@ -367,6 +367,7 @@ def generate_world(
             complicit & ~front & ~hijack,
             INSIDER["risk"] * risk
             + INSIDER["cover"] * cover
+            + INSIDER["concealment"] * u
             + INSIDER["noise"] * rng.standard_normal(n),
         ),
     }
@@ -596,7 +597,7 @@ def _declarations(
     # weights: concealed loads add weight the declared quantity does not explain
     gross = kmin + rng.random(n) * (kmax - kmin)
     packaging = rng.uniform(1.03, 1.10, n)
-    excess = np.clip(0.07 * u + rng.normal(0, 0.02, n), 0, None)
+    excess = np.clip(0.09 * u + rng.normal(0, 0.02, n), 0, None)
     net = gross / (packaging * (1 + excess))
     quantity = np.where(
         unit == "kg",
@@ -609,7 +610,7 @@ def _declarations(
     # values: the importer's price level, evaders' under-declaration, concealment's cheap cover
     log_price = rng.uniform(np.log(vmin), np.log(vmax))
     offset = actors.importer_value_offset[imp]
-    price = np.exp(log_price + offset - 0.7 * u + rng.normal(0, 0.15, n))
+    price = np.exp(log_price + offset - 0.8 * u + rng.normal(0, 0.15, n))
     value = np.round(price * net, 2)
     poe = lanes.path[lane, lanes.length[lane] - 1]
     pol = lanes.path[lane, 0]
@@ -683,7 +684,7 @@ def _route_legs(
     path = np.full((n, width), -1, dtype=np.int64)
     path[:, :-1] = lanes.path[lane]
     sea = lanes.mode[lane] == "sea"
-    p_extra = _sigmoid(-3.4 + 1.4 * v + 0.3 * (risk >= 0.9))
+    p_extra = _sigmoid(-3.4 + 1.6 * v + 0.3 * (risk >= 0.9))
     extra = sea & (rng.random(n) < p_extra)
     port_index = {p[0]: i for i, p in enumerate(ref.PORTS)}
     hubs = np.array([port_index[h] for h in ref.HUB_PORTS])
@@ -708,7 +709,7 @@ def _route_legs(
     valid = np.arange(legs_max)[None, :] < (length - 1)[:, None]
     dist = distance[np.where(valid, origin_port, 0), np.where(valid, dest_port, 0)]
     duration = dist / speed[:, None] * rng.uniform(0.95, 1.25, (n, legs_max)) + 0.3
-    dwell = rng.lognormal(np.log(2.0), 0.5, (n, legs_max)) * np.exp(0.7 * v)[:, None]
+    dwell = rng.lognormal(np.log(2.0), 0.5, (n, legs_max)) * np.exp(0.8 * v)[:, None]
     pre_arrival = rng.random(n) < 0.2
     final_arrival = t_sec / DAY_S + np.where(
         pre_arrival, rng.uniform(0, 2, n), -rng.uniform(0, 3, n)
@@ -721,7 +722,7 @@ def _route_legs(
         arrived[:, j] = np.where(j == last_leg, final_arrival, following)
         departed[:, j] = arrived[:, j] - duration[:, j]
 
-    p_gap = _sigmoid(-3.0 + 1.3 * v[:, None] + 0.2 * (risk >= 0.9)[:, None])
+    p_gap = _sigmoid(-3.0 + 1.5 * v[:, None] + 0.2 * (risk >= 0.9)[:, None])
     gap = rng.random((n, legs_max)) < p_gap
     gap_hours = np.where(gap, np.round(rng.lognormal(np.log(8.0), 0.8, (n, legs_max)), 1), 0.0)
     week = (t_sec // (7 * DAY_S)).astype(np.int64)
