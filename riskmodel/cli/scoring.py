@@ -103,12 +103,18 @@ def score(
             progress=progress,
         )
     counts = result.counts
-    for feature in result.drifting:
-        psi = result.manifest["drift"]["psi"][feature]
+    if result.drifting:
+        # one line (the manifest lists every feature): a wall of warnings gets ignored
+        psi = result.manifest["drift"]["psi"]
+        worst = sorted(result.drifting, key=lambda name: -psi[name])
+        shown = ", ".join(f"{name} (PSI {psi[name]:.2f})" for name in worst[:5])
+        more = f" and {len(worst) - 5} more" if len(worst) > 5 else ""
         err.print(
-            f"warning: feature {feature} drifted from training (PSI {psi:.3f})",
+            f"warning: {len(worst)} feature(s) drifted from training: {shown}{more}; "
+            "see drift in manifest.json",
             markup=False,
             highlight=False,
+            soft_wrap=True,
         )
     channels = counts["channels"]
     out.print(

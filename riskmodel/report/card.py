@@ -52,7 +52,8 @@ INTENDED_USE = (
 
 KNOWN_LIMITS = (
     "Labels exist only for inspected declarations, chosen mostly by legacy rules: the model "
-    "learns partly what the rules looked at (corrected by selection weighting, not removed).",
+    "learns partly what the rules looked at (the training config's [training] selection says "
+    "whether the random inspections were up-weighted; either way the bias is not removed).",
     "A non-seizure is not proof of innocence: an inspection can miss concealed goods.",
     "Outcomes become known after a delay, so the most recent weeks carry fewer labels.",
     "Routes and concealment methods shift after crackdowns; watch the drift warnings of each "
