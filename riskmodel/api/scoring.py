@@ -94,12 +94,7 @@ def score(
         risk_model,
         Path(data),
         Path(out),
-        source=ModelInfo(
-            uri=described.uri,
-            name=described.name,
-            version=described.version,
-            run_id=described.run_id,
-        ),
+        source=ModelInfo.of(described),
         mapping=mapping_obj,
         options=options,
         progress=progress,
@@ -126,6 +121,7 @@ def score_period(
     keyword options). The manifest's feature cutoff is ``start``.
     """
     from features.contracts import columns
+    from features.lookup import isin
     from features.mapping import Mapping
     from features.table import FeaturePipeline
     from riskmodel.api._common import read_data
@@ -162,7 +158,7 @@ def score_period(
         batch.to_parquet(folder / "declarations.parquet", index=False)
         if sources.route_legs is not None:
             legs = sources.route_legs
-            mine = legs[legs["declaration_id"].isin(batch["declaration_id"]).to_numpy(dtype=bool)]
+            mine = legs[isin(legs["declaration_id"], batch["declaration_id"])]
             mine.to_parquet(folder / "route_legs.parquet", index=False)
         if sources.ports is not None:
             sources.ports.to_parquet(folder / "ports.parquet", index=False)
@@ -170,12 +166,7 @@ def score_period(
             risk_model,
             folder,
             Path(out),
-            source=ModelInfo(
-                uri=described.uri,
-                name=described.name,
-                version=described.version,
-                run_id=described.run_id,
-            ),
+            source=ModelInfo.of(described),
             mapping=mapping,
             options=ScoreOptions(**options),  # type: ignore[arg-type]
             progress=progress,

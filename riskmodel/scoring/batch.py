@@ -54,6 +54,7 @@ from pandas.api.types import union_categoricals
 
 from features.contracts import columns as contract_columns
 from features.errors import ContractError, Problem, RiskError
+from features.lookup import isin
 from features.mapping import CsvFormat
 from riskmodel.errors import ModelError, UsageError
 from riskmodel.scoring.channels import RuleSet, assign_channels
@@ -98,6 +99,16 @@ class ModelInfo:
     name: str | None = None
     version: int | None = None
     run_id: str | None = None
+
+    @classmethod
+    def of(cls, described: Any) -> ModelInfo:
+        """From :func:`riskmodel.tracking.describe_model`'s answer (uri, name, version, run_id)."""
+        return cls(
+            uri=described.uri,
+            name=described.name,
+            version=described.version,
+            run_id=described.run_id,
+        )
 
 
 @dataclass(frozen=True)
@@ -452,7 +463,7 @@ def _routes(legs: pd.DataFrame | None, ids: pd.Series) -> pd.Series:
     """``COBUN>PAMIT>NLRTM`` per declaration id from its legs in ``leg_seq`` order, else null."""
     if legs is None or len(ids) == 0:
         return pd.Series([None] * len(ids), index=ids.index, dtype="str")
-    mine = legs[legs["declaration_id"].isin(set(ids))]
+    mine = legs[isin(legs["declaration_id"], ids)]
     if len(mine) == 0:
         return pd.Series([None] * len(ids), index=ids.index, dtype="str")
     mine = mine.sort_values(["declaration_id", "leg_seq"], kind="stable")
@@ -658,12 +669,12 @@ def score_batch(
                     column, reason = extra_reject[local]
                 decl_id = all_ids[local - 1]
                 rejects.add(path.name, offset + local, column, decl_id, reason, declaration=True)
-            drop = np.array([(int(i) + 1) in extra_reject for i in valid.index], dtype=bool)
+            drop = np.isin(valid.index.to_numpy() + 1, np.fromiter(extra_reject, dtype=np.int64))
             valid = valid[~drop]
             del ids_raw
             if len(valid):
                 chunk_legs = (
-                    legs[legs["declaration_id"].isin(set(valid["declaration_id"]))]
+                    legs[isin(legs["declaration_id"], valid["declaration_id"])]
                     if legs is not None
                     else None
                 )
