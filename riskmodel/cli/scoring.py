@@ -103,19 +103,11 @@ def score(
             progress=progress,
         )
     counts = result.counts
-    if result.drifting:
-        # one line (the manifest lists every feature): a wall of warnings gets ignored
-        psi = result.manifest["drift"]["psi"]
-        worst = sorted(result.drifting, key=lambda name: -psi[name])
-        shown = ", ".join(f"{name} (PSI {psi[name]:.2f})" for name in worst[:5])
-        more = f" and {len(worst) - 5} more" if len(worst) > 5 else ""
-        err.print(
-            f"warning: {len(worst)} feature(s) drifted from training: {shown}{more}; "
-            "see drift in manifest.json",
-            markup=False,
-            highlight=False,
-            soft_wrap=True,
-        )
+    from riskmodel.scoring.drift import drift_summary
+
+    warning = drift_summary(result.drifting, result.manifest["drift"]["psi"])
+    if warning is not None:
+        err.print(warning, markup=False, highlight=False, soft_wrap=True)
     channels = counts["channels"]
     out.print(
         f"{counts['input_rows']} rows: {counts['scored']} scored, {counts['rejected']} rejected; "

@@ -18,6 +18,7 @@ band (the importer's declarations in the model's history state: ``new``, ``1-9``
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -196,3 +197,21 @@ def burden(
         ]
         out[column] = sorted(entries, key=lambda e: (-e["declarations"], str(e["value"])))
     return out
+
+
+def drift_summary(
+    drifting: Sequence[str], psi: Mapping[str, float], *, shown: int = 5
+) -> str | None:
+    """One warning line for the drifting features (the ``shown`` largest PSI first), or None.
+
+    The manifest lists every feature; a console wall of warnings gets ignored.
+    """
+    if not drifting:
+        return None
+    worst = sorted(drifting, key=lambda name: (-psi[name], name))
+    listed = ", ".join(f"{name} (PSI {psi[name]:.2f})" for name in worst[:shown])
+    more = f" and {len(worst) - shown} more" if len(worst) > shown else ""
+    return (
+        f"warning: {len(worst)} feature(s) drifted from training: {listed}{more}; "
+        "see drift in manifest.json"
+    )
