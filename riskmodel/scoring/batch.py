@@ -49,7 +49,8 @@ neither created nor touched. ``scored + rejected == input rows`` is checked befo
 manifest is written.
 
 Manifest ``timings`` (seconds): ``read`` (reading and typing pass 1's chunks),
-``features``, ``predict``, ``channels`` (rule hits, burden groups, the risk order and the
+``features``, ``predict``, ``drift`` (counting the features against the training
+reference), ``channels`` (rule hits, burden groups, the risk order and the
 channel assignment), ``reread`` (pass 2's reading and typing of the flagged rows),
 ``flagged_features`` (their features again), ``reasons_shap``, ``reasons_text``, ``write``.
 """
@@ -781,9 +782,12 @@ def score_batch(
             extra_reject: dict[int, tuple[str, str]] = {}
             for local, seen in seen_ids.earlier(all_ids).items():
                 if (local + 1) not in grouped:
+                    # worded as the reader words a repeat within one chunk, so the reason
+                    # does not depend on where the chunks end
                     extra_reject[local + 1] = (
                         "declaration_id",
-                        f"duplicate value {all_ids[local]!r}, first seen at row {seen}",
+                        f"column 'declaration_id': duplicate value {all_ids[local]!r}, "
+                        f"first seen at row {seen}",
                     )
             seen_ids.add(all_ids, offset)
             refused = pipeline.screen(valid)
@@ -828,6 +832,7 @@ def score_batch(
                 lap("predict")
                 if meter is not None:
                     meter.add(features)
+                lap("drift")
                 kept.rule.append(
                     options.rules.first_index(valid.assign(corridor_id=features["corridor_id"]))
                     if options.rules is not None
