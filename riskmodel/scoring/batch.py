@@ -57,6 +57,7 @@ channel assignment), ``reread`` (pass 2's reading and typing of the flagged rows
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import hashlib
 import json
@@ -370,43 +371,73 @@ def _categories(frame: pd.DataFrame, column: str) -> pd.Categorical | None:
 
 
 class _SeenIds:
-    """Declaration ids of earlier chunks, in bounded memory: per chunk the ids (Arrow) and
-    their sorted 64-bit hashes; a hash hit is confirmed on the id itself, so a collision
-    never rejects a declaration."""
+    """Declaration ids of earlier chunks, in bounded memory: every id (Arrow, per chunk) and
+    sorted runs of their 64-bit hashes with each one's file row. Runs of similar size are
+    merged (as a binary counter carries), so a chunk is looked up in O(log chunks) runs and
+    the whole file costs O(n log n), not a search of every earlier chunk per chunk. A hash
+    hit is confirmed on the id itself, so a collision never rejects a declaration."""
 
     def __init__(self) -> None:
-        self.chunks: list[tuple[np.ndarray, np.ndarray, pa.Array, int]] = []
+        self.runs: list[tuple[np.ndarray, np.ndarray]] = []
+        self.ids: list[pa.Array] = []
+        self.offsets: list[int] = []
 
     @staticmethod
-    def _hash(ids: list[Any]) -> tuple[np.ndarray, np.ndarray]:
-        present = np.array([i is not None for i in ids], dtype=bool)
-        values = np.array([str(i) for i in ids if i is not None], dtype=object)
+    def _hash(ids: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+        """64-bit hashes of the non-null ids and their positions in ``ids``."""
+        present = np.asarray(ids.is_valid(), dtype=bool)
+        values = ids.drop_null().to_numpy(zero_copy_only=False)
         hashes = pd.util.hash_array(values) if len(values) else np.zeros(0, np.uint64)
         return hashes, np.flatnonzero(present)
 
-    def earlier(self, ids: list[Any]) -> dict[int, int]:
+    def _id_at(self, row: int) -> Any:
+        k = bisect.bisect_right(self.offsets, row) - 1
+        return self.ids[k][row - self.offsets[k]].as_py()
+
+    def earlier_then_add(self, ids: pa.Array, offset: int) -> dict[int, int]:
         """``{position in ids: 1-based file row of its first occurrence}`` for the ids of
-        ``ids`` already seen in an earlier chunk."""
+        ``ids`` already seen in an earlier chunk; then ``ids`` are remembered (rows
+        ``offset + 1`` ...)."""
         hashes, where = self._hash(ids)
+        found = self._earlier(ids, hashes, where)
+        self._add(ids, offset, hashes, where)
+        return found
+
+    def _earlier(self, ids: pa.Array, hashes: np.ndarray, where: np.ndarray) -> dict[int, int]:
         found: dict[int, int] = {}
-        for sorted_hashes, local, chunk_ids, offset in self.chunks:
+        for sorted_hashes, rows in self.runs:  # oldest rows first
             pos = np.searchsorted(sorted_hashes, hashes)
             inside = pos < len(sorted_hashes)
             hit = np.zeros(len(hashes), dtype=bool)
             hit[inside] = sorted_hashes[pos[inside]] == hashes[inside]
             for i in np.flatnonzero(hit):
-                row = int(local[pos[i]])
                 j = int(where[i])
-                if j not in found and chunk_ids[row].as_py() == str(ids[j]):
-                    found[j] = offset + row + 1
+                p = int(pos[i])
+                while j not in found and p < len(sorted_hashes) and sorted_hashes[p] == hashes[i]:
+                    if self._id_at(int(rows[p])) == ids[j].as_py():
+                        found[j] = int(rows[p]) + 1
+                    p += 1
         return found
 
-    def add(self, ids: list[Any], offset: int) -> None:
-        """Remember a chunk's ids (rows ``offset + 1`` ...)."""
-        hashes, where = self._hash(ids)
-        order = np.lexsort((where, hashes))
-        chunk_ids = pa.array([None if i is None else str(i) for i in ids], pa.string())
-        self.chunks.append((hashes[order], where[order].astype(np.int64), chunk_ids, offset))
+    def _add(self, ids: pa.Array, offset: int, hashes: np.ndarray, where: np.ndarray) -> None:
+        rows = where.astype(np.int64) + offset
+        order = np.argsort(hashes, kind="stable")  # rows ascending within a hash
+        self.runs.append((hashes[order], rows[order]))
+        self.ids.append(ids)
+        self.offsets.append(offset)
+        while len(self.runs) >= 2 and len(self.runs[-2][0]) <= 2 * len(self.runs[-1][0]):
+            (h1, r1), (h2, r2) = self.runs[-2], self.runs.pop()
+            merged_h, merged_r = np.concatenate([h1, h2]), np.concatenate([r1, r2])
+            order = np.argsort(merged_h, kind="stable")  # the older run's rows come first
+            self.runs[-1] = (merged_h[order], merged_r[order])
+
+
+def _raw_ids(raw: pa.Table, column: str) -> pa.Array:
+    """A chunk's declaration ids as read, as text (nulls where absent or missing)."""
+    if column not in raw.column_names:
+        return pa.nulls(raw.num_rows, pa.string())
+    ids = raw.column(column).combine_chunks()
+    return ids if pa.types.is_string(ids.type) else ids.cast(pa.string())
 
 
 def _reason_text(problems: list[Problem]) -> str:
@@ -773,23 +804,18 @@ def score_batch(
             )
             lap("read")
             grouped = _group_problems(result.problems)
-            all_ids = (
-                raw.column(id_column).to_pylist()
-                if id_column in raw.column_names
-                else [None] * raw.num_rows
-            )
+            all_ids = _raw_ids(raw, id_column)
             valid = result.frame
             extra_reject: dict[int, tuple[str, str]] = {}
-            for local, seen in seen_ids.earlier(all_ids).items():
+            for local, seen in seen_ids.earlier_then_add(all_ids, offset).items():
                 if (local + 1) not in grouped:
                     # worded as the reader words a repeat within one chunk, so the reason
                     # does not depend on where the chunks end
                     extra_reject[local + 1] = (
                         "declaration_id",
-                        f"column 'declaration_id': duplicate value {all_ids[local]!r}, "
+                        f"column 'declaration_id': duplicate value {all_ids[local].as_py()!r}, "
                         f"first seen at row {seen}",
                     )
-            seen_ids.add(all_ids, offset)
             refused = pipeline.screen(valid)
             for idx, column, why in zip(
                 refused.index, refused["column"], refused["reason"], strict=True
@@ -814,7 +840,7 @@ def score_batch(
                     column = problems[0].column
                 else:
                     column, reason = extra_reject[local]
-                decl_id = all_ids[local - 1]
+                decl_id = all_ids[local - 1].as_py()
                 rejects.add(path.name, offset + local, column, decl_id, reason, declaration=True)
             drop = np.isin(valid.index.to_numpy() + 1, np.fromiter(extra_reject, dtype=np.int64))
             valid = valid[~drop]
