@@ -920,17 +920,55 @@ def score_batch(
         model_version = str(source.version) if source.version is not None else None
         flagged_writer = _FlaggedWriter(stage / "flagged.parquet", names, cats)
         reasons_parts: list[tuple[np.ndarray, pd.DataFrame]] = []
+        pending: list[tuple[pd.DataFrame, np.ndarray]] = []
+
+        def explain_flagged() -> None:
+            """Features, reasons and flagged rows of the rows gathered in ``pending``: one
+            feature computation per ``chunk_rows`` flagged rows, not one per input chunk
+            (a feature call has a fixed cost)."""
+            rows = pd.concat([r for r, _ in pending], ignore_index=True)
+            where = np.concatenate([w for _, w in pending])
+            pending.clear()
+            features = features_of(rows)
+            frame = _feature_frame(features, names, cats)
+            del features
+            lap("flagged_features")
+            why = explain[where]
+            if why.any():
+                from riskmodel.scoring.reasons import contributions, top_reasons
+
+                asked = frame[why]
+                contrib = contributions(model, asked)
+                lap("reasons_shap")
+                gap = np.max(np.abs(contrib.raw_margin - margin_all[where[why]]))
+                if gap > 1e-9:
+                    raise RiskError(
+                        f"reasons: SHAP contributions sum to a raw margin {gap:.3g} away from "
+                        "the scored one; refusing to write inconsistent reasons"
+                    )
+                reasons_parts.append((where[why], top_reasons(contrib, asked, k=options.reasons)))
+                lap("reasons_text")
+            flagged_writer.write(
+                rows,
+                frame,
+                channel=code[where],
+                selected=channels.selected_code[where],
+                labels=channels.selected_labels,
+                legs=legs,
+            )
+            lap("write")
+
         if flag.any():
             if _stamp(path) != stamp:
                 raise _changed(file, "its size or modification time differs from pass 1")
             start = 0
+            held = 0
             chunks = _chunks(path, file, wanted, options.chunk_rows, fmt)
             for number, raw in enumerate(chunks):
                 if number >= len(kept.chunk_rows) or raw.num_rows != kept.chunk_rows[number]:
                     raise _changed(file, f"chunk {number + 1} does not hold the rows of pass 1")
                 size = sizes[number]
-                sl = slice(start, start + size)
-                mine = flag[sl]
+                mine = flag[start : start + size]
                 if mine.any():
                     take = kept.positions[number][mine]
                     result = read_table(
@@ -948,41 +986,16 @@ def score_batch(
                         or not _arrow_text(rows["declaration_id"]).equals(expected)
                     ):
                         raise _changed(file, f"rows of chunk {number + 1} differ from pass 1")
-                    rows.index = pd.RangeIndex(len(rows))
+                    pending.append((rows, start + np.flatnonzero(mine)))
+                    held += len(rows)
                     lap("reread")
-                    features = features_of(rows)
-                    frame = _feature_frame(features, names, cats)
-                    del features
-                    lap("flagged_features")
-                    why = explain[sl][mine]
-                    if why.any():
-                        from riskmodel.scoring.reasons import contributions, top_reasons
-
-                        asked = frame[why]
-                        contrib = contributions(model, asked)
-                        lap("reasons_shap")
-                        gap = np.max(np.abs(contrib.raw_margin - margin_all[sl][mine][why]))
-                        if gap > 1e-9:
-                            raise RiskError(
-                                f"reasons: SHAP contributions sum to a raw margin {gap:.3g} "
-                                "away from the scored one; refusing to write inconsistent "
-                                "reasons"
-                            )
-                        reasons = top_reasons(contrib, asked, k=options.reasons)
-                        where = start + np.flatnonzero(mine)[why]
-                        reasons_parts.append((where.astype(np.int64), reasons))
-                        lap("reasons_text")
-                    flagged_writer.write(
-                        rows,
-                        frame,
-                        channel=code[sl][mine],
-                        selected=channels.selected_code[sl][mine],
-                        labels=channels.selected_labels,
-                        legs=legs,
-                    )
-                    lap("write")
+                    if held >= options.chunk_rows:
+                        explain_flagged()
+                        held = 0
                 start += size
                 say(f"pass 2: {start:,} of {n:,} scored rows done")
+            if pending:
+                explain_flagged()
             if start != n:
                 raise _changed(file, "it holds fewer chunks than in pass 1")
             if _stamp(path) != stamp:
@@ -1006,7 +1019,8 @@ def score_batch(
             model_uri=source.uri,
             model_version=model_version,
         )
-        del rank, reasons_parts
+        del rank
+        reasons_parts.clear()
         corridors = corridor_table(
             pa.chunked_array(kept.corridor, pa.dictionary(pa.int32(), pa.string())),
             risk_all,
