@@ -9,8 +9,8 @@ written (no table, no MLflow store, no metrics file).
 from __future__ import annotations
 
 import io
-import os
 import json
+import os
 import re
 import shutil
 import subprocess
