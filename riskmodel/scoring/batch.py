@@ -59,7 +59,13 @@ from features.mapping import CsvFormat
 from riskmodel.errors import ModelError, UsageError
 from riskmodel.scoring.channels import RuleSet, assign_channels
 from riskmodel.scoring.corridors import corridor_table
-from riskmodel.scoring.drift import DEFAULT_THRESHOLD, DriftMeter, burden, size_band
+from riskmodel.scoring.drift import (
+    DEFAULT_THRESHOLD,
+    DriftMeter,
+    burden,
+    size_band,
+    split_drift,
+)
 
 if TYPE_CHECKING:
     from features.mapping import Mapping
@@ -838,7 +844,7 @@ def score_batch(
                 groups[key] = union_categoricals(parts)
         burdens = burden(groups, channels.channel)
         psi = meter.psi() if meter is not None else {}
-        drifting = sorted(name for name, value in psi.items() if value > options.drift_threshold)
+        drifting, state_shifted = split_drift(psi, options.drift_threshold)
         rejects_table = rejects.table()
         corridors_table = pa.Table.from_pandas(corridors, preserve_index=False)
         written = {scores_name: writers.scores_rows, "flagged.parquet": writers.flagged_rows}
@@ -911,6 +917,7 @@ def score_batch(
                 "threshold": options.drift_threshold,
                 "psi": psi,
                 "drifting": drifting,
+                "state_shifted": state_shifted,
                 "reference": "saved with the model" if meter is not None else None,
             },
             "burden": burdens,
