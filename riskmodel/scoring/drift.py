@@ -6,10 +6,11 @@
 plus the share of missing values; for each categorical feature the shares of its 20 most
 frequent levels, of all other levels together (``__other__``) and of missing values.
 
-**PSI** of a batch (:class:`DriftMeter`): counts accumulated chunk by chunk in the reference's
-bins, then ``sum((a - e) * ln(a / e))`` over bins, with every share floored at ``1e-4`` so an
-empty bin does not make the index infinite. Common reading: < 0.1 stable, 0.1-0.25 moderate,
-> 0.25 a shift; features above the threshold (default 0.25) are "drifting".
+**PSI** of a batch (:class:`DriftMeter`): counts accumulated chunk by chunk (at most
+``SAMPLE_ROWS`` rows of each, a systematic sample) in the reference's bins, then
+``sum((a - e) * ln(a / e))`` over bins, with every share floored at ``1e-4`` so an empty bin
+does not make the index infinite. Common reading: < 0.1 stable, 0.1-0.25 moderate, > 0.25 a
+shift; features above the threshold (default 0.25) are "drifting".
 
 **Which drift is warned about** (:func:`split_drift`): only features that describe the
 declaration itself and its voyage (catalogue groups ``declaration``, ``route``, ``extra``) —
@@ -54,6 +55,8 @@ REFERENCE_FORMAT = "riskmodel-drift-reference"
 DEFAULT_THRESHOLD = 0.25
 OTHER = "__other__"
 FLOOR = 1e-4
+SAMPLE_ROWS = 10_000
+"""Most rows of one chunk counted for drift (a systematic sample beyond it)."""
 SIZE_BANDS: tuple[tuple[str, int, float], ...] = (
     ("new", 0, 1),
     ("1-9", 1, 10),
@@ -170,7 +173,15 @@ class DriftMeter:
         self.counts_: dict[str, np.ndarray] = {}
 
     def add(self, features: pd.DataFrame) -> None:
-        """Count one chunk's feature values (the frame holds at least the reference's features)."""
+        """Count one chunk's feature values (the frame holds at least the reference's features).
+
+        A chunk of more than ``SAMPLE_ROWS`` rows is counted on every k-th row (k the smallest
+        stride that keeps at most ``SAMPLE_ROWS``), the same rows for the same input and chunk
+        size: PSI over ten deciles needs thousands of rows, not millions, and counting all 167
+        features of every row cost about 0.3 s per 50,000-row chunk (6 s of a 1M batch).
+        """
+        stride = -(-len(features) // SAMPLE_ROWS) if len(features) > SAMPLE_ROWS else 1
+        features = features.iloc[::stride]
         self.rows_ += len(features)
         for name, ref in self.reference["features"].items():
             if name not in features.columns:

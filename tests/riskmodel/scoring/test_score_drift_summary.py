@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from riskmodel import api
@@ -50,3 +51,16 @@ def test_an_ordinary_batch_warns_about_nothing(
     assert result.drifting == drift["drifting"] == [], drift["drifting"]
     assert all(not watched(name) for name in drift["state_shifted"])
     assert len(drift["psi"]) > len(drift["drifting"]) + len(drift["state_shifted"])
+
+
+def test_a_large_chunk_is_counted_on_a_sample_that_still_sees_a_shift() -> None:
+    from riskmodel.scoring.drift import SAMPLE_ROWS, DriftMeter, fit_reference
+
+    rng = np.random.default_rng(5)
+    n = 3 * SAMPLE_ROWS + 7
+    reference = fit_reference(pd.DataFrame({"x": rng.normal(size=n)}), ["x"], [])
+    same, shifted = DriftMeter(reference), DriftMeter(reference)
+    same.add(pd.DataFrame({"x": rng.normal(size=n)}))
+    shifted.add(pd.DataFrame({"x": rng.normal(loc=1.0, size=n)}))
+    assert same.rows_ <= SAMPLE_ROWS < n
+    assert same.psi()["x"] < 0.02 < 0.25 < shifted.psi()["x"]
