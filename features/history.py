@@ -39,10 +39,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, TypeVar, cast
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from features.lookup import is_text
 
 __all__ = [
     "DAY_US",
@@ -59,6 +64,7 @@ __all__ = [
     "label_index",
     "overall_prior",
     "smoothed_rate",
+    "text_array",
     "times_us",
 ]
 
@@ -204,17 +210,20 @@ class PriorIndex:
         cum = self._float[name]
         return _cum_at(cum, hi, seg) - _cum_at(cum, lo, seg)
 
-    def _pos(
-        self, q_key: np.ndarray, q_time: np.ndarray, by_time: np.ndarray, by_key: np.ndarray
-    ) -> np.ndarray:
-        """Sorted position of each query ``(key, time)``.
+    def _pos(self, q_key: np.ndarray, q_time: np.ndarray, order: _QueryOrder) -> np.ndarray:
+        """Sorted position of each query ``(key, time)``: facts of a smaller key or of the
+        same key strictly before ``time`` come first.
 
-        ``by_time`` sorts the queries by time, ``by_key`` by (key, time); both orders hold
-        for ``time - window`` too, so one pair of sorts serves every window. Sorted queries
-        walk the fact arrays forwards: several times faster than random probes.
+        ``order`` sorts the queries by time and by (key, time); both orders hold for
+        ``time - window`` too, so one pair of sorts serves every window. Sorted queries walk
+        the fact arrays forwards: several times faster than random probes.
         """
         rank = np.empty(len(q_time), dtype=np.int64)
-        rank[by_time] = np.searchsorted(self._grid, q_time[by_time], side="left")
+        by_time, by_key = order.by_time, order.by_key
+        if by_time is None:
+            rank[:] = np.searchsorted(self._grid, q_time, side="left")
+        else:
+            rank[by_time] = np.searchsorted(self._grid, q_time[by_time], side="left")
         comp = q_key[by_key] * self._n1 + rank[by_key]
         out = np.empty(len(comp), dtype=np.int64)
         out[by_key] = np.searchsorted(self._comp, comp, side="left")
@@ -224,18 +233,50 @@ class PriorIndex:
         """Locate queries ``(key, t)``; ``windows`` (days) prepares trailing-window reads.
 
         A key code without facts (e.g. a value never seen among them) has no history;
-        -1 is no key (its reads are NaN).
+        -1 is no key (its reads are NaN). A query later than every fact (a scored row: the
+        facts are the history before the cutoff) sees its key's whole segment, with no
+        search.
         """
         q_key = np.asarray(q_key, dtype=np.int64)
         q_time = np.asarray(q_time, dtype=np.int64)
         valid = q_key >= 0
         safe = np.where(valid, q_key, 0)
-        seg = self._starts[np.minimum(safe, len(self._starts) - 1)]
-        by_time = np.argsort(q_time)
-        by_key = by_time[np.argsort(safe[by_time], kind="stable")]
-        hi = self._pos(safe, q_time, by_time, by_key)
-        lo = {w: self._pos(safe, q_time - np.int64(w) * DAY_US, by_time, by_key) for w in windows}
+        last = len(self._starts) - 1
+        seg = self._starts[np.minimum(safe, last)]
+        end = self._starts[np.minimum(safe + 1, last)]
+        late = q_time > self._grid[-1] if len(self._grid) else np.ones(len(q_time), dtype=bool)
+        order: _QueryOrder | None = None
+        if late.all():
+            hi = end
+        else:
+            order = _QueryOrder.of(safe, q_time)
+            hi = np.where(late, end, self._pos(safe, q_time, order))
+        lo: dict[int, np.ndarray] = {}
+        for w in windows:
+            order = order or _QueryOrder.of(safe, q_time)
+            lo[w] = self._pos(safe, q_time - np.int64(w) * DAY_US, order)
         return Lookup(self, valid, seg, hi, lo)
+
+
+@dataclass(frozen=True)
+class _QueryOrder:
+    """Orders of queries by time (None: already in time order) and by (key, time)."""
+
+    by_time: np.ndarray | None
+    by_key: np.ndarray
+
+    @classmethod
+    def of(cls, keys: np.ndarray, times: np.ndarray) -> _QueryOrder:
+        n = len(times)
+        if n < 2 or bool(np.all(times[1:] >= times[:-1])):
+            by_time = None
+            time_rank = np.arange(n, dtype=np.int64)
+        else:
+            by_time = np.argsort(times)
+            time_rank = np.empty(n, dtype=np.int64)
+            time_rank[by_time] = np.arange(n, dtype=np.int64)
+        # one sort of a unique composite (key, rank in time): faster than a stable sort by key
+        return cls(by_time, np.argsort(keys * np.int64(max(n, 1)) + time_rank))
 
 
 def as_objects(values: Any) -> np.ndarray:
@@ -244,15 +285,32 @@ def as_objects(values: Any) -> np.ndarray:
     return np.asarray(pd.array(values).to_numpy(dtype=object, na_value=None), dtype=object)
 
 
+def text_array(values: Any) -> pa.Array | None:
+    """``values`` as one Arrow ``large_string`` array when they are text (pandas ``str`` or
+    Arrow string dtype), else None. Zero-copy for pandas' Arrow-backed ``str`` columns."""
+    if not is_text(values):
+        return None
+    array = pa.array(values, from_pandas=True)
+    if isinstance(array, pa.ChunkedArray):
+        array = array.combine_chunks()
+    return array if array.type == pa.large_string() else array.cast(pa.large_string())
+
+
+def _found(array: pa.Array) -> np.ndarray:
+    """Positions from ``pc.index_in`` as int64, -1 where not found (or null)."""
+    return np.asarray(pc.fill_null(array, -1).to_numpy(zero_copy_only=False), dtype=np.int64)
+
+
 @dataclass(frozen=True)
 class KeyCode:
     """A key's dictionary over the facts: one code per fact row, and a lookup for queries.
 
     ``codes`` (int64, one per fact row) number the distinct non-null value combinations
     ``0 .. n_keys - 1``; -1 marks a row with a null part. :meth:`lookup` maps query rows
-    through the same dictionary (``pandas.Index.get_indexer`` on hash tables built once), so
-    a value never seen among the facts gets ``n_keys`` (a key with no facts: no history) and
-    a null part gets -1 (no key: NaN features).
+    through the same dictionary, so a value never seen among the facts gets ``n_keys`` (a
+    key with no facts: no history) and a null part gets -1 (no key: NaN features). Text
+    parts are looked up in Arrow (``pyarrow.compute.index_in`` against the levels, no Python
+    objects); other parts through ``pandas.Index.get_indexer``. Both compare values exactly.
     """
 
     codes: np.ndarray
@@ -280,22 +338,51 @@ class KeyCode:
         codes[~null] = sub
         return cls(codes, tuple(levels), pd.Index(combos), len(combos))
 
+    @cached_property
+    def _text_levels(self) -> tuple[pa.Array | None, ...]:
+        """Each level as an Arrow text array when every value in it is a ``str``."""
+        out: list[pa.Array | None] = []
+        for level in self.levels:
+            values = level.to_numpy()
+            text = all(isinstance(v, str) for v in values)
+            out.append(pa.array(values, type=pa.large_string()) if text else None)
+        return tuple(out)
+
+    @cached_property
+    def _sorted_combos(self) -> tuple[np.ndarray, np.ndarray]:
+        """(combination codes sorted, their position in ``combos``), for a binary search."""
+        values = np.asarray(self.combos, dtype=np.int64)
+        order = np.argsort(values, kind="stable")
+        return values[order], order
+
+    def _part(self, column: pd.Series, i: int) -> tuple[np.ndarray, np.ndarray]:
+        """(position in level ``i`` or -1, null mask) of one key part of the query rows."""
+        level_text = self._text_levels[i]
+        text = text_array(column) if level_text is not None else None
+        if text is not None:
+            found = _found(pc.index_in(text, value_set=level_text))
+            return found, np.asarray(text.is_null().to_numpy(zero_copy_only=False), dtype=bool)
+        values = as_objects(column)
+        missing = np.asarray(pd.isna(values), dtype=bool)
+        return self.levels[i].get_indexer(pd.Index(values, dtype=object)), missing
+
     def lookup(self, columns: Sequence[pd.Series]) -> np.ndarray:
         """Codes of query rows (int64): fact code, ``n_keys`` when unseen, -1 when null."""
         n = len(columns[0])
         null = np.zeros(n, dtype=bool)
         unseen = np.zeros(n, dtype=bool)
         combined = np.zeros(n, dtype=np.int64)
-        for column, level in zip(columns, self.levels, strict=True):
-            values = as_objects(column)
-            missing = np.asarray(pd.isna(values), dtype=bool)
-            found = level.get_indexer(pd.Index(values, dtype=object))
+        for i, (column, level) in enumerate(zip(columns, self.levels, strict=True)):
+            found, missing = self._part(column, i)
             null |= missing
             unseen |= (found < 0) & ~missing
             combined = combined * (len(level) + 1) + np.maximum(found, 0)
         if self.combos is not None:
-            combined = self.combos.get_indexer(pd.Index(combined))
-            unseen |= combined < 0
+            values, order = self._sorted_combos
+            at = np.minimum(np.searchsorted(values, combined), max(len(values) - 1, 0))
+            hit = values[at] == combined if len(values) else np.zeros(n, dtype=bool)
+            unseen |= ~hit
+            combined = np.where(hit, order[at] if len(values) else 0, -1)
         out = np.where(unseen, np.int64(self.n_keys), combined).astype(np.int64)
         out[null] = -1
         return out
