@@ -63,6 +63,7 @@ __all__ = [
     "factorize",
     "label_index",
     "overall_prior",
+    "rows_prior",
     "smoothed_rate",
     "text_array",
     "times_us",
@@ -405,6 +406,8 @@ class Facts:
     objects, route facts), built on first use by :meth:`cached`; a fitted pipeline keeps it,
     so each batch costs O(batch x log history). A cache must only ever be shared between
     Facts with the same facts (``dataclasses.replace`` of ``rows``/``row_legs``).
+    ``row_cache`` holds what depends on the rows too (their key codes, times, the overall
+    prior at their times), so families that share a key look the rows up once.
     """
 
     decl: pd.DataFrame
@@ -419,6 +422,7 @@ class Facts:
     extra_categorical: tuple[str, ...] = ()
     extra_numeric: tuple[str, ...] = ()
     cache: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    row_cache: dict[str, Any] = field(default_factory=dict, init=False, compare=False, repr=False)
 
     @property
     def shared(self) -> bool:
@@ -428,7 +432,7 @@ class Facts:
     @property
     def t(self) -> np.ndarray:
         """Declaration times of the rows (int64 us)."""
-        return self.rows["_t"].to_numpy()
+        return self.row_cached("t", lambda: self.rows["_t"].to_numpy())
 
     @property
     def t_facts(self) -> np.ndarray:
@@ -444,6 +448,13 @@ class Facts:
         if name not in self.cache:
             self.cache[name] = build()
         return cast(_T, self.cache[name])
+
+    def row_cached(self, name: str, build: Callable[[], _T]) -> _T:
+        """``build()`` once per set of rows, kept under ``name`` in :attr:`row_cache` (which,
+        unlike :attr:`cache`, is never shared: every Facts starts with an empty one)."""
+        if name not in self.row_cache:
+            self.row_cache[name] = build()
+        return cast(_T, self.row_cache[name])
 
     def keys(
         self, name: str, parts: Callable[[pd.DataFrame], Sequence[pd.Series]]
@@ -466,7 +477,7 @@ class Facts:
         code = self.cached(f"key:{name}", lambda: KeyCode.of(fact_parts()))
         if self.shared:
             return code.codes, code.codes
-        return code.codes, code.lookup(row_parts())
+        return code.codes, self.row_cached(f"key:{name}", lambda: code.lookup(row_parts()))
 
     def label_index(self, name: str, keys: np.ndarray) -> PriorIndex:
         """:func:`label_index` for fact codes ``keys``, cached as ``labels:<name>``."""
@@ -500,6 +511,11 @@ def overall_prior(facts: Facts, q_time: np.ndarray) -> np.ndarray:
     seized = look.total("seized")
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(inspected > 0, seized / np.maximum(inspected, 1), np.nan)
+
+
+def rows_prior(facts: Facts) -> np.ndarray:
+    """:func:`overall_prior` at the rows' times, computed once per set of rows."""
+    return facts.row_cached("overall_prior", lambda: overall_prior(facts, facts.t))
 
 
 def smoothed_rate(
@@ -537,7 +553,7 @@ def entity_features(facts: Facts, role: str) -> dict[str, np.ndarray]:
         out[f"{role}_inspections"] = inspected
         out[f"{role}_seizures"] = seized
         out[f"{role}_seizure_rate"] = smoothed_rate(
-            seized, inspected, overall_prior(facts, q_t), facts.smoothing
+            seized, inspected, rows_prior(facts), facts.smoothing
         )
     if role == "declarant" and facts.has("importer_id"):
         out["declarant_young_client_share_365d"] = _young_client_share(facts, keys, q_key, q_t)

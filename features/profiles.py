@@ -81,7 +81,7 @@ from features.declarations import extra_feature_name
 from features.history import (
     Facts,
     PriorIndex,
-    overall_prior,
+    rows_prior,
     smoothed_rate,
 )
 
@@ -333,7 +333,7 @@ def profile_features(facts: Facts) -> dict[str, np.ndarray]:
     if facts.labels is None:
         return {}
     out: dict[str, np.ndarray] = {}
-    overall = overall_prior(facts, facts.t)
+    overall = rows_prior(facts)
     q_month = month_starts(facts.t)
 
     def emit(name: str, values: dict[str, np.ndarray]) -> None:

@@ -24,7 +24,7 @@ import pandas as pd
 from features.history import (
     Facts,
     PriorIndex,
-    overall_prior,
+    rows_prior,
     smoothed_rate,
 )
 
@@ -283,7 +283,7 @@ def corridor_features(facts: Facts, routes: tuple[RouteFacts, RouteFacts]) -> di
         out[f"corridor_declarations_{w}d"] = look.count(window=w)
     if facts.labels is None:
         return out
-    prior = overall_prior(facts, q_t)
+    prior = rows_prior(facts)
     m = facts.smoothing
     seen = facts.label_index("corridor", key).at(q_key, q_t)
     inspected, seized = seen.total("inspected"), seen.total("seized")
