@@ -20,9 +20,12 @@ from typing import cast
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from features.history import (
     Facts,
+    text_array,
     PriorIndex,
     rows_prior,
     smoothed_rate,
@@ -111,7 +114,7 @@ def routes_of(
     can_corridor = legs is not None or any(
         c in decl.columns for c in ("origin_country", "port_of_loading", "port_of_entry")
     )
-    corridor = (origin + ":" + pol + ">" + poe) if can_corridor else None
+    corridor = _joined(origin, ":", pol, ">", poe) if can_corridor else None
     port_rows = [
         pd.DataFrame({"_pos": np.arange(n), "port": decl[c].astype("str")})
         for c in _PORT_COLUMNS
@@ -148,8 +151,8 @@ def routes_of(
         corridor = built if corridor is None else built.where(has, corridor)
         port_rows = [p[~has[p["_pos"].to_numpy()]] for p in port_rows]
         port_rows += [
-            pd.DataFrame({"_pos": pos, "port": legs["port_from"].astype("str").to_numpy()}),
-            pd.DataFrame({"_pos": pos, "port": legs["port_to"].astype("str").to_numpy()}),
+            pd.DataFrame({"_pos": pos, "port": legs["port_from"].astype("str").array}),
+            pd.DataFrame({"_pos": pos, "port": legs["port_to"].astype("str").array}),
         ]
         last = legs.loc[rank == counts[pos] - 1]
         last_to = pd.Series(pd.NA, index=decl.index, dtype="str")
@@ -159,12 +162,34 @@ def routes_of(
         length, unit = legs_count, "legs"
         if port_table is not None:
             length, unit = _route_km(legs, pos, n, has, port_table), "km"
-    ports = (
-        pd.concat(port_rows, ignore_index=True).dropna().drop_duplicates()
-        if port_rows
-        else pd.DataFrame({"_pos": np.zeros(0, np.int64), "port": pd.Series([], dtype="str")})
-    )
-    return RouteFacts(corridor, ports, legs_count, length, unit, end, stats)
+    return RouteFacts(corridor, _distinct(port_rows), legs_count, length, unit, end, stats)
+
+
+def _joined(*parts: pd.Series | str) -> pd.Series:
+    """Element-wise concatenation of text Series (no nulls) and literal separators, in Arrow:
+    ``_joined(a, ":", b)`` is ``a + ":" + b``, with the index of the first Series."""
+    first = cast(pd.Series, parts[0])
+    out = cast(pa.Array, text_array(first))
+    for sep, part in zip(parts[1::2], parts[2::2], strict=True):
+        out = pc.binary_join_element_wise(
+            out, text_array(part), pa.scalar(cast(str, sep), pa.large_string())
+        )
+    return pd.Series(pd.array(out, dtype="str"), index=first.index)
+
+
+def _distinct(port_rows: list[pd.DataFrame]) -> pd.DataFrame:
+    """The non-null (``_pos``, ``port``) rows, each pair once, in order of first appearance
+    (what ``concat(...).dropna().drop_duplicates()`` keeps), hashed as integer pairs."""
+    if not port_rows:
+        return pd.DataFrame({"_pos": np.zeros(0, np.int64), "port": pd.Series([], dtype="str")})
+    pos = np.concatenate([p["_pos"].to_numpy() for p in port_rows])
+    port = pd.concat([p["port"] for p in port_rows], ignore_index=True)
+    keep = port.notna().to_numpy(dtype=bool)
+    pos, port = pos[keep], port[keep]
+    code, uniques = pd.factorize(port)
+    _, first = np.unique(pos.astype(np.int64) * (len(uniques) + 1) + code, return_index=True)
+    first.sort()
+    return pd.DataFrame({"_pos": pos[first], "port": port.iloc[first].array})
 
 
 def _leg_stats(
@@ -333,11 +358,17 @@ def _port_features(
     )
     high = (rate > HIGH_RISK_FACTOR * prior[row_ord]).astype(float)
     high[np.isnan(rate)] = np.nan
-    frame = pd.DataFrame({"o": row_ord, "rate": rate, "high": high}).groupby("o")
+    # per row: the highest rate (NaN only when every port's is) and the high-risk ports
+    # counted (NaN when none is known), over the row's ports grouped by a sort
+    order = np.argsort(row_ord, kind="stable")
+    ordered = row_ord[order]
+    starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]]) if len(order) else order
+    owner = ordered[starts]
     peak = np.full(n_q, np.nan)
     count = np.full(n_q, np.nan)
-    agg_rate = frame["rate"].max()
-    agg_high = frame["high"].sum(min_count=1)
-    peak[agg_rate.index.to_numpy()] = agg_rate.to_numpy()
-    count[agg_high.index.to_numpy()] = agg_high.to_numpy()
+    if len(order):
+        peak[owner] = np.fmax.reduceat(rate[order], starts)
+        known = ~np.isnan(high[order])
+        sums = np.add.reduceat(np.where(known, high[order], 0.0), starts)
+        count[owner] = np.where(np.add.reduceat(known, starts) > 0, sums, np.nan)
     return {"port_max_seizure_rate": peak, "port_high_risk_count": count}
