@@ -25,10 +25,10 @@ import pyarrow.compute as pc
 
 from features.history import (
     Facts,
-    text_array,
     PriorIndex,
     rows_prior,
     smoothed_rate,
+    text_array,
 )
 
 __all__ = [
