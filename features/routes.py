@@ -148,16 +148,21 @@ def routes_of(
             )
             chain.loc[to.index] = chain.loc[to.index] + ">" + to
         built.iloc[chain.index.to_numpy()] = chain.to_numpy()
-        corridor = built if corridor is None else built.where(has, corridor)
-        port_rows = [p[~has[p["_pos"].to_numpy()]] for p in port_rows]
-        port_rows += [
-            pd.DataFrame({"_pos": pos, "port": legs["port_from"].astype("str").array}),
-            pd.DataFrame({"_pos": pos, "port": legs["port_to"].astype("str").array}),
-        ]
+        # (rows without legs keep what their own columns say; skip the work when none has)
+        some = bool(has.any())
+        if corridor is None or some:
+            corridor = built if corridor is None else built.where(has, corridor)
+        if some:
+            port_rows = [p[~has[p["_pos"].to_numpy()]] for p in port_rows]
+            port_rows += [
+                pd.DataFrame({"_pos": pos, "port": legs["port_from"].astype("str").array}),
+                pd.DataFrame({"_pos": pos, "port": legs["port_to"].astype("str").array}),
+            ]
         last = legs.loc[rank == counts[pos] - 1]
         last_to = pd.Series(pd.NA, index=decl.index, dtype="str")
         last_to.iloc[last["_pos"].to_numpy()] = last["port_to"].astype("str").to_numpy()
-        end = last_to if end is None else last_to.where(has, end)
+        if end is None or some:
+            end = last_to if end is None else last_to.where(has, end)
         stats = _leg_stats(legs, pos, n, has)
         length, unit = legs_count, "legs"
         if port_table is not None:
@@ -213,6 +218,10 @@ def _leg_stats(
             legs["ais_gap_hours"].astype("Float64").to_numpy(dtype=float, na_value=np.nan)
         )
         cols["ais"] = "route_ais_gap_hours"
+    if len(legs) == 0:  # nothing to aggregate: every statistic is unknown
+        return {
+            f"{name}_{k}": np.full(n, np.nan) for name in cols.values() for k in ("total", "max")
+        }
     grouped = frame.groupby("_pos", sort=True)
     out: dict[str, np.ndarray] = {}
     single = has & (np.bincount(pos, minlength=n) == 1)
@@ -236,6 +245,8 @@ def _route_km(
     legs: pd.DataFrame, pos: np.ndarray, n: int, has: np.ndarray, ports: pd.DataFrame
 ) -> np.ndarray:
     """Great-circle length of each route (NaN when a port has no coordinates)."""
+    if len(legs) == 0:
+        return np.full(n, np.nan)
     ref = ports.drop_duplicates("locode").set_index(ports["locode"].astype("str").drop_duplicates())
     lat = ref["lat"].astype("Float64").to_numpy(dtype=float, na_value=np.nan)
     lon = ref["lon"].astype("Float64").to_numpy(dtype=float, na_value=np.nan)
