@@ -181,18 +181,27 @@ def _description_signals(desc: pd.Series, chapter: pd.Series | None) -> dict[str
         "description_words": per_row(text.str.count(r"\S+").to_numpy(dtype=float)),
     }
     if chapter is not None:
-        chap = chapter.astype("str").to_numpy(dtype=object, na_value="")
-        any_kw = np.zeros(len(codes), dtype=bool)
-        fits = np.zeros(len(codes), dtype=bool)
+        # the keyword/chapter test runs once per distinct (description, chapter) pair
+        chap_codes, chap_uniques = pd.factorize(chapter.astype("str"), use_na_sentinel=True)
+        chaps = np.array([*(str(c) for c in chap_uniques), ""], dtype=object)  # "": null
+        chap_at = np.where(chap_codes < 0, len(chaps) - 1, chap_codes)
+        pair, pairs = pd.factorize(
+            np.where(missing, len(text), safe).astype(np.int64) * len(chaps) + chap_at
+        )
+        p_desc, p_chap = np.divmod(np.asarray(pairs, dtype=np.int64), len(chaps))
+        p_known = p_desc < len(text)
+        p_desc = np.where(p_known, p_desc, 0)
+        any_kw = np.zeros(len(pairs), dtype=bool)
+        fits = np.zeros(len(pairs), dtype=bool)
         for pattern, chapters in DESCRIPTION_KEYWORDS.items():
             hit = text.str.contains(pattern, regex=True).to_numpy(dtype=bool)
             if len(hit) == 0:
                 continue
-            row_hit = hit[safe] & ~missing
-            any_kw |= row_hit
-            fits |= row_hit & np.isin(chap, chapters)
-        mismatch = np.where(any_kw & (chap != ""), (~fits).astype(float), np.nan)
-        out["description_hs_mismatch"] = mismatch
+            pair_hit = hit[p_desc] & p_known
+            any_kw |= pair_hit
+            fits |= pair_hit & np.isin(chaps, chapters)[p_chap]
+        mismatch = np.where(any_kw & (chaps[p_chap] != ""), (~fits).astype(float), np.nan)
+        out["description_hs_mismatch"] = mismatch[pair]
     return out
 
 
