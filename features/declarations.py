@@ -80,7 +80,10 @@ def extra_feature_name(column: str) -> str:
 def _num(decl: pd.DataFrame, column: str) -> np.ndarray | None:
     if column not in decl.columns:
         return None
-    return decl[column].astype("Float64").to_numpy(dtype=float, na_value=np.nan)
+    values = decl[column]
+    if values.dtype == np.float64:  # the contract's type: no round trip through Float64
+        return values.to_numpy()
+    return values.astype("Float64").to_numpy(dtype=float, na_value=np.nan)
 
 
 def _ratio(a: np.ndarray | None, b: np.ndarray | None) -> np.ndarray | None:

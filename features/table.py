@@ -450,7 +450,7 @@ class FeaturePipeline:
         declared = declarations["declared_at"]
         early = (declared < self.cutoff_).to_numpy(dtype=bool)
         ids: pd.Index = history.cache["ids"]
-        seen = (ids.get_indexer(pd.Index(declarations["declaration_id"])) >= 0) & ~early
+        seen = isin(declarations["declaration_id"], ids) & ~early
         index = declarations.index
         position = (
             index.to_numpy() + 1
