@@ -126,7 +126,6 @@ def _norm_z(
 
     Returns (z vs HS, z vs HS x origin or None, number of earlier HS declarations).
     """
-    q_t = facts.t
     xq = _log(values)
 
     def weights() -> tuple[np.ndarray, dict[str, np.ndarray]]:
@@ -138,9 +137,9 @@ def _norm_z(
 
     def build_hs() -> PriorIndex:
         ok, w = weights()
-        return PriorIndex(np.where(ok, hs, -1), facts.t_facts, w)
+        return PriorIndex(np.where(ok, hs, -1), facts.t_facts, w, grid=facts.decl_grid)
 
-    look = facts.cached(f"norm:{name}:hs", build_hs).at(q_hs, q_t)
+    look = facts.at(facts.cached(f"norm:{name}:hs", build_hs), q_hs)
     n = look.count()
     s1, s2 = look.total("s1"), look.total("s2")
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -155,9 +154,11 @@ def _norm_z(
 
         def build_ho() -> PriorIndex:
             ok, w = weights()
-            return PriorIndex(np.where(ok, ho, -1), facts.t_facts, {"s1": w["s1"]})
+            return PriorIndex(
+                np.where(ok, ho, -1), facts.t_facts, {"s1": w["s1"]}, grid=facts.decl_grid
+            )
 
-        look_ho = facts.cached(f"norm:{name}:hs_origin", build_ho).at(q_ho, q_t)
+        look_ho = facts.at(facts.cached(f"norm:{name}:hs_origin", build_ho), q_ho)
         n_ho, s1_ho = look_ho.count(), look_ho.total("s1")
         with np.errstate(divide="ignore", invalid="ignore"):
             mean_ho = (s1_ho + _NORM_PRIOR_WEIGHT * mean) / (n_ho + _NORM_PRIOR_WEIGHT)
@@ -254,10 +255,11 @@ def declaration_features(facts: Facts) -> dict[str, np.ndarray | pd.Series]:
         def build_container() -> PriorIndex:
             kg = _num(facts.decl, "gross_weight_kg")
             kg = kg if kg is not None else np.zeros(len(facts.decl))
-            return PriorIndex(key, facts.t_facts, {"kg": np.where(np.isfinite(kg), kg, 0.0)})
+            weights = {"kg": np.where(np.isfinite(kg), kg, 0.0)}
+            return PriorIndex(key, facts.t_facts, weights, grid=facts.decl_grid)
 
-        look = facts.cached("container", build_container).at(
-            q_key, facts.t, windows=(_CONTAINER_WINDOW,)
+        look = facts.at(
+            facts.cached("container", build_container), q_key, windows=(_CONTAINER_WINDOW,)
         )
         out["container_declarations_30d"] = look.count(window=_CONTAINER_WINDOW) + 1
         if weight is not None:

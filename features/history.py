@@ -19,8 +19,8 @@ itself. Families encode keys with :meth:`Facts.keys` (a dictionary of values bui
 the facts; rows are looked up in it, an unseen value has no history) and keep their
 :class:`PriorIndex` objects in :meth:`Facts.cached`, so a fitted pipeline builds each index
 once and a batch costs O(batch x log history). A new family follows the same pattern:
-``keys, q_key = facts.keys(name, parts)``, ``facts.cached(name, lambda: PriorIndex(keys,
-facts.t_facts, ...)).at(q_key, facts.t)``.
+``keys, q_key = facts.keys(name, parts)``, ``facts.at(facts.cached(name, lambda:
+PriorIndex(keys, facts.t_facts, ..., grid=facts.decl_grid)), q_key)``.
 
 Entity history (importer, declarant, exporter, importer x declarant pair): age at ``t``,
 declarations in the trailing windows, first-time flag, inspections and seizures whose
@@ -162,8 +162,11 @@ class PriorIndex:
     """Facts (key, time, weights) sorted for "same key, strictly before t" queries.
 
     ``keys`` are int64 codes (-1 = no key, the fact is ignored), ``times`` int64
-    microseconds. Times become exact ranks among the fact times, so the composite
-    ``key * (n + 1) + rank`` is exact in int64 for any realistic number of facts.
+    microseconds. Times become exact ranks in ``grid`` (sorted times holding every fact
+    time; default: the kept facts' own), so the composite ``key * (len(grid) + 1) + rank``
+    is exact in int64 for any realistic number of facts; "fact before t" is "fact rank <
+    rank of t" for any such grid. Indexes over the same facts' times share one grid (see
+    :meth:`Facts.at`), so a batch ranks its times once for all of them.
     """
 
     def __init__(
@@ -171,14 +174,17 @@ class PriorIndex:
         keys: np.ndarray,
         times: np.ndarray,
         weights: Mapping[str, np.ndarray] | None = None,
+        *,
+        grid: np.ndarray | None = None,
     ) -> None:
         keys = np.asarray(keys, dtype=np.int64)
         times = np.asarray(times, dtype=np.int64)
         keep = keys >= 0
         keys, times = keys[keep], times[keep]
         named = {name: np.asarray(w)[keep] for name, w in (weights or {}).items()}
-        self._grid = np.sort(times)
-        self._n1 = np.int64(len(times) + 1)
+        self._grid = np.sort(times) if grid is None else grid
+        self._latest = times.max() if len(times) else None
+        self._n1 = np.int64(len(self._grid) + 1)
         comp = keys * self._n1 + np.searchsorted(self._grid, times, side="left")
         order = np.lexsort([*(named[n] for n in reversed(list(named))), comp])
         self._comp = comp[order]
@@ -211,73 +217,100 @@ class PriorIndex:
         cum = self._float[name]
         return _cum_at(cum, hi, seg) - _cum_at(cum, lo, seg)
 
-    def _pos(self, q_key: np.ndarray, q_time: np.ndarray, order: _QueryOrder) -> np.ndarray:
-        """Sorted position of each query ``(key, time)``: facts of a smaller key or of the
-        same key strictly before ``time`` come first.
+    def _pos(self, q_key: np.ndarray, rank: np.ndarray, by_key: np.ndarray) -> np.ndarray:
+        """Sorted position of each query (``q_key``, ``rank`` of its time in the grid):
+        facts of a smaller key, or of the same key strictly before that time, come first.
 
-        ``order`` sorts the queries by time and by (key, time); both orders hold for
-        ``time - window`` too, so one pair of sorts serves every window. Sorted queries walk
-        the fact arrays forwards: several times faster than random probes.
+        ``by_key`` sorts the queries by (key, time); it holds for ``time - window`` too, so
+        one sort serves every window. Sorted queries walk the fact arrays forwards: several
+        times faster than random probes.
         """
-        rank = np.empty(len(q_time), dtype=np.int64)
-        by_time, by_key = order.by_time, order.by_key
-        if by_time is None:
-            rank[:] = np.searchsorted(self._grid, q_time, side="left")
-        else:
-            rank[by_time] = np.searchsorted(self._grid, q_time[by_time], side="left")
         comp = q_key[by_key] * self._n1 + rank[by_key]
         out = np.empty(len(comp), dtype=np.int64)
         out[by_key] = np.searchsorted(self._comp, comp, side="left")
         return out
 
-    def at(self, q_key: np.ndarray, q_time: np.ndarray, *, windows: Sequence[int] = ()) -> Lookup:
+    def at(
+        self,
+        q_key: np.ndarray,
+        q_time: np.ndarray,
+        *,
+        windows: Sequence[int] = (),
+        memo: QueryMemo | None = None,
+    ) -> Lookup:
         """Locate queries ``(key, t)``; ``windows`` (days) prepares trailing-window reads.
 
         A key code without facts (e.g. a value never seen among them) has no history;
         -1 is no key (its reads are NaN). A query later than every fact (a scored row: the
         facts are the history before the cutoff) sees its key's whole segment, with no
-        search.
+        search. ``memo`` (for these very ``q_time``) keeps the time order and the ranks in
+        this index's grid for the next index over the same grid.
         """
         q_key = np.asarray(q_key, dtype=np.int64)
         q_time = np.asarray(q_time, dtype=np.int64)
+        memo = memo if memo is not None and memo.times is q_time else QueryMemo(q_time)
         valid = q_key >= 0
         safe = np.where(valid, q_key, 0)
         last = len(self._starts) - 1
         seg = self._starts[np.minimum(safe, last)]
         end = self._starts[np.minimum(safe + 1, last)]
-        late = q_time > self._grid[-1] if len(self._grid) else np.ones(len(q_time), dtype=bool)
-        order: _QueryOrder | None = None
+        # (no facts at all: every query is later than all of them)
+        late = np.ones(len(q_time), dtype=bool) if self._latest is None else q_time > self._latest
+        by_key: np.ndarray | None = None
         if late.all():
             hi = end
         else:
-            order = _QueryOrder.of(safe, q_time)
-            hi = np.where(late, end, self._pos(safe, q_time, order))
+            by_key = memo.by_key(safe)
+            hi = np.where(late, end, self._pos(safe, memo.rank(self._grid, 0), by_key))
         lo: dict[int, np.ndarray] = {}
         for w in windows:
-            order = order or _QueryOrder.of(safe, q_time)
-            lo[w] = self._pos(safe, q_time - np.int64(w) * DAY_US, order)
+            by_key = memo.by_key(safe) if by_key is None else by_key
+            lo[w] = self._pos(safe, memo.rank(self._grid, int(w) * DAY_US), by_key)
         return Lookup(self, valid, seg, hi, lo)
 
 
-@dataclass(frozen=True)
-class _QueryOrder:
-    """Orders of queries by time (None: already in time order) and by (key, time)."""
+class QueryMemo:
+    """What queries at the same times share across indexes: their order by time and their
+    rank (``searchsorted(grid, times - shift)``) in each grid, keyed by the grid object."""
 
-    by_time: np.ndarray | None
-    by_key: np.ndarray
+    def __init__(self, times: np.ndarray) -> None:
+        self.times = times
+        self._ranks: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
+        self._order: tuple[np.ndarray | None, np.ndarray] | None = None
 
-    @classmethod
-    def of(cls, keys: np.ndarray, times: np.ndarray) -> _QueryOrder:
-        n = len(times)
-        if n < 2 or bool(np.all(times[1:] >= times[:-1])):
-            by_time = None
-            time_rank = np.arange(n, dtype=np.int64)
+    def _time_order(self) -> tuple[np.ndarray | None, np.ndarray]:
+        """(order by time or None when already sorted, each query's rank in that order)."""
+        if self._order is None:
+            times, n = self.times, len(self.times)
+            if n < 2 or bool(np.all(times[1:] >= times[:-1])):
+                self._order = (None, np.arange(n, dtype=np.int64))
+            else:
+                by_time = np.argsort(times)
+                rank = np.empty(n, dtype=np.int64)
+                rank[by_time] = np.arange(n, dtype=np.int64)
+                self._order = (by_time, rank)
+        return self._order
+
+    def by_key(self, keys: np.ndarray) -> np.ndarray:
+        """Order of the queries by (key, time): one sort of a unique composite."""
+        _, time_rank = self._time_order()
+        return np.argsort(keys * np.int64(max(len(keys), 1)) + time_rank)
+
+    def rank(self, grid: np.ndarray, shift: int) -> np.ndarray:
+        """``searchsorted(grid, times - shift)`` (left), computed once per grid and shift."""
+        key = (id(grid), shift)
+        found = self._ranks.get(key)
+        if found is not None and found[0] is grid:
+            return found[1]
+        by_time, _ = self._time_order()
+        times = self.times - np.int64(shift)
+        if by_time is None:
+            rank = np.searchsorted(grid, times, side="left")
         else:
-            by_time = np.argsort(times)
-            time_rank = np.empty(n, dtype=np.int64)
-            time_rank[by_time] = np.arange(n, dtype=np.int64)
-        # one sort of a unique composite (key, rank in time): faster than a stable sort by key
-        return cls(by_time, np.argsort(keys * np.int64(max(n, 1)) + time_rank))
+            rank = np.empty(len(times), dtype=np.int64)
+            rank[by_time] = np.searchsorted(grid, times[by_time], side="left")
+        self._ranks[key] = (grid, rank)
+        return rank
 
 
 def as_objects(values: Any) -> np.ndarray:
@@ -439,6 +472,26 @@ class Facts:
         """Declaration times of the fact declarations (int64 us)."""
         return self.decl["_t"].to_numpy()
 
+    @property
+    def decl_grid(self) -> np.ndarray:
+        """The fact declarations' times, sorted: the grid every index over them shares."""
+        return self.cached("grid:decl", lambda: np.sort(self.t_facts))
+
+    @property
+    def label_grid(self) -> np.ndarray:
+        """The times outcomes became known, sorted: the grid of the outcome indexes."""
+        labels = self.labels
+        known = labels["_known"].to_numpy() if labels is not None else np.zeros(0, np.int64)
+        return self.cached("grid:labels", lambda: np.sort(known))
+
+    def at(self, index: PriorIndex, q_key: np.ndarray, *, windows: Sequence[int] = ()) -> Lookup:
+        """``index.at(q_key, self.t, windows=windows)``, sharing the rows' time order and
+        their ranks in each grid across every index of this set of rows."""
+        t = self.t
+        return index.at(
+            q_key, t, windows=windows, memo=self.row_cached("memo", lambda: QueryMemo(t))
+        )
+
     def has(self, *columns: str) -> bool:
         """Whether both the facts and the rows carry every one of ``columns``."""
         return all(c in self.decl.columns and c in self.rows.columns for c in columns)
@@ -490,7 +543,9 @@ def label_index(facts: Facts, keys: np.ndarray) -> PriorIndex:
     if labels is None:
         return PriorIndex(np.zeros(0, np.int64), np.zeros(0, np.int64), _label_weights(None))
     pos = labels["_pos"].to_numpy()
-    return PriorIndex(keys[pos], labels["_known"].to_numpy(), _label_weights(labels))
+    return PriorIndex(
+        keys[pos], labels["_known"].to_numpy(), _label_weights(labels), grid=facts.label_grid
+    )
 
 
 def _label_weights(labels: pd.DataFrame | None) -> dict[str, np.ndarray]:
@@ -535,8 +590,10 @@ def entity_features(facts: Facts, role: str) -> dict[str, np.ndarray]:
         return {}
     keys, q_key = facts.keys(role, lambda frame: [frame[c] for c in columns])
     q_t = facts.t
-    index = facts.cached(f"entity:{role}", lambda: PriorIndex(keys, facts.t_facts))
-    look = index.at(q_key, q_t, windows=facts.windows)
+    index = facts.cached(
+        f"entity:{role}", lambda: PriorIndex(keys, facts.t_facts, grid=facts.decl_grid)
+    )
+    look = facts.at(index, q_key, windows=facts.windows)
     out: dict[str, np.ndarray] = {}
     first = look.first()
     out[f"{role}_age_days"] = np.where(np.isnan(first), 0.0, (q_t - first) / DAY_US)
@@ -547,7 +604,7 @@ def entity_features(facts: Facts, role: str) -> dict[str, np.ndarray]:
     for w in facts.windows:
         out[f"{role}_declarations_{w}d"] = look.count(window=w)
     if facts.labels is not None:
-        labels = facts.label_index(role, keys).at(q_key, q_t)
+        labels = facts.at(facts.label_index(role, keys), q_key)
         inspected = labels.total("inspected")
         seized = labels.total("seized")
         out[f"{role}_inspections"] = inspected
@@ -573,9 +630,9 @@ def _young_client_share(
         first = pd.Series(t_all).groupby(importer).transform("min").to_numpy()
         age = (t_all - first) / DAY_US
         young = ((importer >= 0) & (age < YOUNG_IMPORTER_DAYS)).astype(np.int64)
-        return PriorIndex(declarant, t_all, {"young": young})
+        return PriorIndex(declarant, t_all, {"young": young}, grid=facts.decl_grid)
 
-    look = facts.cached("young_clients", build).at(q_key, q_t, windows=(PORTFOLIO_WINDOW_DAYS,))
+    look = facts.at(facts.cached("young_clients", build), q_key, windows=(PORTFOLIO_WINDOW_DAYS,))
     lodged = look.count(window=PORTFOLIO_WINDOW_DAYS)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(

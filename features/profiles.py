@@ -293,10 +293,9 @@ def _profile(
     The outcome index and the month-boundary strengths depend on the facts only and are
     cached with them; per row it costs a search and a table lookup.
     """
-    q_t = facts.t
     index = facts.label_index(f"profile:{name}", keys)
     windows = (RECENT_WINDOW_DAYS,) if recent else ()
-    look = index.at(q_key, q_t, windows=windows)
+    look = facts.at(index, q_key, windows=windows)
     inspected = look.total("inspected")
     seized = look.total("seized")
 

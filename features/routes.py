@@ -293,9 +293,10 @@ def route_features(facts: Facts, routes: tuple[RouteFacts, RouteFacts]) -> dict[
                 length = cast(np.ndarray, history.length)
                 ok = np.isfinite(length)
                 key = np.where(ok, end, -1)
-                return PriorIndex(key, facts.t_facts, {"s": np.where(ok, length, 0.0)})
+                weights = {"s": np.where(ok, length, 0.0)}
+                return PriorIndex(key, facts.t_facts, weights, grid=facts.decl_grid)
 
-            look = facts.cached("usual_route", build).at(q_end, facts.t)
+            look = facts.at(facts.cached("usual_route", build), q_end)
             count, total = look.count(), look.total("s")
             with np.errstate(divide="ignore", invalid="ignore"):
                 usual = total / count
@@ -309,19 +310,18 @@ def corridor_features(facts: Facts, routes: tuple[RouteFacts, RouteFacts]) -> di
     history, rf = routes
     if history.corridor is None or rf.corridor is None:
         return {}
-    q_t = facts.t
     fact_corridor, row_corridor = history.corridor, rf.corridor
     key, q_key = facts.encode("corridor", lambda: [fact_corridor], lambda: [row_corridor])
     out: dict[str, np.ndarray] = {}
-    index = facts.cached("corridor", lambda: PriorIndex(key, facts.t_facts))
-    look = index.at(q_key, q_t, windows=facts.windows)
+    index = facts.cached("corridor", lambda: PriorIndex(key, facts.t_facts, grid=facts.decl_grid))
+    look = facts.at(index, q_key, windows=facts.windows)
     for w in facts.windows:
         out[f"corridor_declarations_{w}d"] = look.count(window=w)
     if facts.labels is None:
         return out
     prior = rows_prior(facts)
     m = facts.smoothing
-    seen = facts.label_index("corridor", key).at(q_key, q_t)
+    seen = facts.at(facts.label_index("corridor", key), q_key)
     inspected, seized = seen.total("inspected"), seen.total("seized")
     out["corridor_inspections"] = inspected
     out["corridor_seizures"] = seized
