@@ -124,7 +124,17 @@ def routes_of(
     stats: dict[str, np.ndarray] = {}
     legs_count = length = None
     unit = None
-    if legs is not None:
+    if legs is not None and len(legs) == 0:
+        # no row has legs (a batch scored without route legs): what the branch below gives
+        # for that case, without its frame work; corridor and ports from the columns
+        legs_count = np.full(n, np.nan)
+        if end is None:
+            end = pd.Series(pd.NA, index=decl.index, dtype="str")
+        stats = _leg_stats(legs, np.zeros(0, np.int64), n, np.zeros(n, dtype=bool))
+        length, unit = legs_count, "legs"
+        if port_table is not None:
+            length, unit = np.full(n, np.nan), "km"
+    elif legs is not None:
         legs = legs.sort_values(["_pos", "leg_seq"], kind="stable")
         pos = legs["_pos"].to_numpy()
         has = np.zeros(n, dtype=bool)
