@@ -201,7 +201,7 @@ def test_key_code_looks_rows_up_in_the_facts_dictionary() -> None:
 _VALUES = st.sampled_from(["a", "b", "c", "é", "", "a b", None])
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=60)
 @given(
     facts=st.lists(st.tuples(_VALUES, _VALUES), min_size=1, max_size=25),
     rows=st.lists(st.tuples(_VALUES | st.just("unseen"), _VALUES), max_size=25),
@@ -230,7 +230,7 @@ def test_key_code_text_lookup_equals_the_object_lookup(
         assert got == expected
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=60)
 @given(
     facts=st.lists(
         st.tuples(st.integers(-1, 4), st.integers(0, 40), st.integers(0, 3)), max_size=30

@@ -156,7 +156,7 @@ def test_without_ports_the_corridor_is_the_origin_and_port_features_are_absent()
     assert not {"port_max_seizure_rate", "port_high_risk_count"} & set(t.attrs["feature_names"])
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=60)
 @given(
     parts=st.lists(
         st.lists(
