@@ -292,8 +292,13 @@ class QueryMemo:
         return self._order
 
     def by_key(self, keys: np.ndarray) -> np.ndarray:
-        """Order of the queries by (key, time): one sort of a unique composite."""
-        _, time_rank = self._time_order()
+        """Order of the queries by (key, time): a stable radix sort of the time-ordered keys
+        when they fit 16 bits, else one sort of a unique (key, time rank) composite."""
+        by_time, time_rank = self._time_order()
+        if len(keys) and int(keys.max()) < 2**16:
+            ordered = keys if by_time is None else keys[by_time]
+            perm = np.argsort(ordered.astype(np.uint16), kind="stable")
+            return perm if by_time is None else by_time[perm]
         return np.argsort(keys * np.int64(max(len(keys), 1)) + time_rank)
 
     def rank(self, grid: np.ndarray, shift: int) -> np.ndarray:
