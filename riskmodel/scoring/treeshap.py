@@ -43,6 +43,7 @@ writable they are compiled in memory each process, silently.
 from __future__ import annotations
 
 import math
+import threading
 import warnings
 import weakref
 from collections.abc import Callable
@@ -81,6 +82,10 @@ _ZERO_THRESHOLD = float(np.float32(1e-35))
 
 _BLOCK = 64
 """Rows per parallel work item."""
+
+_LAUNCH = threading.Lock()
+"""One parallel kernel at a time: numba's default threading layer aborts the process when two
+threads launch parallel kernels at once."""
 
 
 class UnsupportedModel(ValueError):
@@ -197,32 +202,33 @@ def shap_values(compiled: CompiledTrees, x: np.ndarray) -> np.ndarray:
         raise ValueError(f"expected rows x {compiled.n_features} features, found shape {x.shape}")
     out = np.zeros((x.shape[0], compiled.n_features + 1), dtype=np.float64)
     if x.shape[0]:
-        _shap_kernel(
-            x,
-            out,
-            compiled.tree_root,
-            compiled.node_feature,
-            compiled.node_threshold,
-            compiled.node_categorical,
-            compiled.node_missing,
-            compiled.node_default_left,
-            compiled.node_left,
-            compiled.node_right,
-            compiled.node_cat_start,
-            compiled.node_cat_words,
-            compiled.cat_bits,
-            compiled.node_pos,
-            compiled.node_first,
-            compiled.leaf_value,
-            compiled.leaf_depth,
-            compiled.leaf_feature,
-            compiled.leaf_z,
-            compiled.leaf_ratio,
-            compiled.leaf_table,
-            compiled.tables,
-            compiled.weights,
-            compiled.max_depth,
-        )
+        with _LAUNCH:
+            _shap_kernel(
+                x,
+                out,
+                compiled.tree_root,
+                compiled.node_feature,
+                compiled.node_threshold,
+                compiled.node_categorical,
+                compiled.node_missing,
+                compiled.node_default_left,
+                compiled.node_left,
+                compiled.node_right,
+                compiled.node_cat_start,
+                compiled.node_cat_words,
+                compiled.cat_bits,
+                compiled.node_pos,
+                compiled.node_first,
+                compiled.leaf_value,
+                compiled.leaf_depth,
+                compiled.leaf_feature,
+                compiled.leaf_z,
+                compiled.leaf_ratio,
+                compiled.leaf_table,
+                compiled.tables,
+                compiled.weights,
+                compiled.max_depth,
+            )
     out[:, -1] = compiled.base_value
     return out
 
@@ -455,9 +461,9 @@ def _jit(*, parallel: bool) -> Callable[[Callable[..., Any]], Callable[..., Any]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", NumbaWarning)
             try:
-                return numba.njit(parallel=parallel, cache=True, nogil=True)(fn)  # type: ignore[no-any-return]
+                return numba.njit(parallel=parallel, cache=True, nogil=True)(fn)
             except RuntimeError:  # numba: no locator available (nothing writable)
-                return numba.njit(parallel=parallel, cache=False, nogil=True)(fn)  # type: ignore[no-any-return]
+                return numba.njit(parallel=parallel, cache=False, nogil=True)(fn)
 
     return decorate
 
