@@ -163,6 +163,23 @@ def test_deep_trees_with_and_without_tables(monkeypatch: pytest.MonkeyPatch) -> 
         assert np.max(np.abs(shap_values(other, x) - expected)) <= TOL
 
 
+def test_long_paths_without_tables_stay_exact(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Paths with up to ~15 distinct features, every leaf evaluated from its polynomials
+    (the division-based update is where rounding could build up)."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(3000, 40))
+    y = (np.sin(x[:, :10]).sum(axis=1) + 0.1 * x[:, 10:20].prod(axis=1) > 0).astype(int)
+    params = {"objective": "binary", "verbose": -1, "num_threads": 1, "seed": 3}
+    params |= {"num_leaves": 255, "min_data_in_leaf": 1, "min_sum_hessian_in_leaf": 0}
+    booster = lgb.train(params, lgb.Dataset(x, y), num_boost_round=8)
+    monkeypatch.setattr(treeshap, "TABLE_MAX_DEPTH", 0)
+    compiled = treeshap._parse(booster.dump_model())
+    assert compiled.leaf_depth.max() >= 12
+    assert (compiled.leaf_table < 0).all()
+    got = shap_values(compiled, x[:300])
+    assert np.max(np.abs(got - booster.predict(x[:300], pred_contrib=True))) <= TOL
+
+
 def test_early_stopped_booster_uses_its_best_iteration() -> None:
     frame, label = _frame(3000, 3)
     valid, valid_label = _frame(1000, 4)
