@@ -11,9 +11,12 @@ implementation of the per-leaf tables of Fast TreeSHAP v2; LightGBM's own
 numba engine is tested against (every value equal to 1e-9, on missing values of each missing
 type, categoricals with unseen and missing levels, one-leaf trees, stumps, deep trees and
 early-stopped boosters). On the scoring benchmark's model (130 trees of up to 31 leaves, 167
-features; tests/bench/test_bench_reasons.py) the numba engine computed 50,000 rows
-__SPEEDUP__. numba was already installed (shap depends on it), so it adds no new package;
-its kernels compile once (about 6 s) and are then loaded from numba's cache (about 0.2 s).
+features; tests/bench/test_bench_reasons.py) the numba engine computed 50,000 rows in
+5.1-5.8 s against 43-69 s for ``pred_contrib`` run back to back in the same process (7.6-9.7x),
+on the shared 2-core machine at load 4-6, where LightGBM ran at about half its idle speed
+(1,000 rows/s against 2,015); the largest difference was 1.6e-15. numba was already
+installed (shap depends on it), so it adds no new package; its kernels compile once (about
+6 s) and are then loaded from numba's cache (well under 1 s).
 
 The FastTreeSHAP package (``fasttreeshap-fixed``) was weighed and not used: it is a source
 distribution that needs a C++ compiler and OpenMP at install time, declares a hard dependency
@@ -24,7 +27,8 @@ without) LightGBM's ``pred_contrib``; on a numeric-only model of the same size i
 1.2x LightGBM.
 
 Text. :func:`top_reasons` works per feature, not per row: each distinct value shown is
-formatted once (__TEXT__).
+formatted once; 50,000 rows x 3 reasons took 0.4-0.8 s against 2.4 s for the
+row-by-row loop it replaced, with identical output.
 """
 
 from __future__ import annotations

@@ -24,7 +24,8 @@ polynomial of ``P`` once, then ``(1 + z_f t)`` divided out for each ``f``), so t
 exact either way.
 
 Splits follow LightGBM's prediction rules exactly (``Tree::NumericalDecision`` and
-``Tree::CategoricalDecision``): a NaN is 0 unless the split's missing type is NaN; a value
+``Tree::CategoricalDecision``): a value with ``|x| <= 1e-35`` is 0 (LightGBM's prediction
+input drops it as a zero); a NaN is 0 unless the split's missing type is NaN; a value
 that is missing for the split (NaN for missing type NaN, ``|x| <= 1e-35`` for missing type
 Zero) goes the ``default_left`` way; otherwise ``x <= threshold`` goes left. A categorical
 split sends a category code left when it is in the split's set; NaN, negative codes and codes
@@ -616,6 +617,8 @@ def _shap_kernel(
                             )
                         continue
                     v = x[row, node_feature[node]]
+                    if v >= -_ZERO_THRESHOLD and v <= _ZERO_THRESHOLD:
+                        v = 0.0  # LightGBM reads such a value as absent, i.e. 0
                     if node_categorical[node]:
                         left = False
                         if not np.isnan(v) and v > -2147483649.0 and v < 2147483648.0:

@@ -258,7 +258,7 @@ _CODES = st.one_of(
 )
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(data=st.data())
 def test_random_rows_match_pred_contrib(data: st.DataObject) -> None:
     """Raw float rows (what LightGBM sees): values at and just past thresholds, NaN, signed
@@ -274,6 +274,23 @@ def test_random_rows_match_pred_contrib(data: st.DataObject) -> None:
     got = shap_values(compile_booster(booster), x)
     expected = booster.predict(x, pred_contrib=True)
     assert np.max(np.abs(got - expected)) <= TOL
+
+
+def test_values_within_zero_threshold_are_zero() -> None:
+    """LightGBM's prediction input drops values with ``|x| <= 1e-35`` as zeros, so a value
+    equal to a split threshold at -1e-35 goes right, not left (found by the property test)."""
+    booster, thresholds = _property_model()
+    tiny = [treeshap._ZERO_THRESHOLD, -treeshap._ZERO_THRESHOLD, 1e-36, -1e-36, 0.0, -0.0]
+    assert any(abs(t) == treeshap._ZERO_THRESHOLD for ts in thresholds.values() for t in ts)
+    rows = []
+    for value in tiny:
+        for j in range(len(booster.feature_name())):
+            row = np.full(len(booster.feature_name()), 1.0)
+            row[j] = value
+            rows.append(row)
+    x = np.array(rows)
+    got = shap_values(compile_booster(booster), x)
+    assert np.max(np.abs(got - booster.predict(x, pred_contrib=True))) <= TOL
 
 
 def test_no_writable_cache_is_silent(tmp_path: Path) -> None:
