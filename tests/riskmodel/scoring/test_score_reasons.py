@@ -207,7 +207,7 @@ def test_top_reasons_equal_the_row_by_row_implementation(scoring_setup) -> None:
     )
 
 
-@settings(max_examples=80, deadline=None)
+@settings(max_examples=80)
 @given(
     shape=st.tuples(st.integers(0, 30), st.integers(1, 12)),
     k=st.integers(0, 14),

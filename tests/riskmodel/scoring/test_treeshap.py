@@ -232,13 +232,21 @@ def test_linear_and_multiclass_models_are_refused() -> None:
 
 @functools.cache
 def _property_model() -> tuple[lgb.Booster, dict[str, list[float]]]:
+    """The model of the property tests, compiled and its kernels run once (so no example pays
+    for training or compilation), and its numeric thresholds per feature."""
     booster = _train({"num_leaves": 31, "min_data_in_leaf": 5, "max_cat_to_onehot": 2})
     thresholds: dict[str, list[float]] = {}
     for node in _nodes(booster):
         if node["decision_type"] == "<=":
             name = booster.feature_name()[node["split_feature"]]
             thresholds.setdefault(name, []).append(float(node["threshold"]))
+    shap_values(compile_booster(booster), np.zeros((1, len(booster.feature_name()))))
     return booster, thresholds
+
+
+@pytest.fixture(scope="module")
+def property_model() -> lgb.Booster:
+    return _property_model()[0]
 
 
 def _numeric(name: str) -> st.SearchStrategy[float]:
@@ -258,13 +266,13 @@ _CODES = st.one_of(
 )
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=150)
 @given(data=st.data())
-def test_random_rows_match_pred_contrib(data: st.DataObject) -> None:
+def test_random_rows_match_pred_contrib(property_model: lgb.Booster, data: st.DataObject) -> None:
     """Raw float rows (what LightGBM sees): values at and just past thresholds, NaN, signed
     zeros, tiny values the Zero missing type treats as zero, and category codes that are
     negative, fractional, unseen or huge."""
-    booster, _ = _property_model()
+    booster = property_model
     n = data.draw(st.integers(min_value=1, max_value=8))
     columns = []
     for name in booster.feature_name():
