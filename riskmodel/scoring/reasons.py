@@ -12,9 +12,10 @@ numba engine is tested against (every value equal to 1e-9, on missing values of 
 type, categoricals with unseen and missing levels, one-leaf trees, stumps, deep trees and
 early-stopped boosters). On the scoring benchmark's model (130 trees of up to 31 leaves, 167
 features; tests/bench/test_bench_reasons.py) the numba engine computed 50,000 rows in
-5.1-5.8 s against 43-69 s for ``pred_contrib`` run back to back in the same process (7.6-9.7x),
-on the shared 2-core machine at load 4-6, where LightGBM ran at about half its idle speed
-(1,000 rows/s against 2,015); the largest difference was 1.6e-15. numba was already
+5.1-8.3 s against 43-69 s for ``pred_contrib`` run back to back in the same process (5.5-9.7x
+over two bench runs of four pairs each), on the shared 2-core machine at load 4-7, where
+LightGBM ran at about half its idle speed (1,000 rows/s against 2,015); the largest
+difference was 1.6e-15. numba was already
 installed (shap depends on it), so it adds no new package; its kernels compile once (about
 6 s) and are then loaded from numba's cache (well under 1 s).
 
@@ -28,7 +29,7 @@ without) LightGBM's ``pred_contrib``; on a numeric-only model of the same size i
 
 Text. :func:`top_reasons` works per feature, not per row: each distinct value shown is
 formatted once; 50,000 rows x 3 reasons took 0.4-0.8 s against 2.4 s for the
-row-by-row loop it replaced, with identical output.
+row-by-row loop it replaced (both under load), with identical output.
 """
 
 from __future__ import annotations
