@@ -80,7 +80,10 @@ def extra_feature_name(column: str) -> str:
 def _num(decl: pd.DataFrame, column: str) -> np.ndarray | None:
     if column not in decl.columns:
         return None
-    return decl[column].astype("Float64").to_numpy(dtype=float, na_value=np.nan)
+    values = decl[column]
+    if values.dtype == np.float64:  # the contract's type: no round trip through Float64
+        return values.to_numpy()
+    return values.astype("Float64").to_numpy(dtype=float, na_value=np.nan)
 
 
 def _ratio(a: np.ndarray | None, b: np.ndarray | None) -> np.ndarray | None:
@@ -123,7 +126,6 @@ def _norm_z(
 
     Returns (z vs HS, z vs HS x origin or None, number of earlier HS declarations).
     """
-    q_t = facts.t
     xq = _log(values)
 
     def weights() -> tuple[np.ndarray, dict[str, np.ndarray]]:
@@ -135,9 +137,9 @@ def _norm_z(
 
     def build_hs() -> PriorIndex:
         ok, w = weights()
-        return PriorIndex(np.where(ok, hs, -1), facts.t_facts, w)
+        return PriorIndex(np.where(ok, hs, -1), facts.t_facts, w, grid=facts.decl_grid)
 
-    look = facts.cached(f"norm:{name}:hs", build_hs).at(q_hs, q_t)
+    look = facts.at(facts.cached(f"norm:{name}:hs", build_hs), q_hs)
     n = look.count()
     s1, s2 = look.total("s1"), look.total("s2")
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -152,9 +154,11 @@ def _norm_z(
 
         def build_ho() -> PriorIndex:
             ok, w = weights()
-            return PriorIndex(np.where(ok, ho, -1), facts.t_facts, {"s1": w["s1"]})
+            return PriorIndex(
+                np.where(ok, ho, -1), facts.t_facts, {"s1": w["s1"]}, grid=facts.decl_grid
+            )
 
-        look_ho = facts.cached(f"norm:{name}:hs_origin", build_ho).at(q_ho, q_t)
+        look_ho = facts.at(facts.cached(f"norm:{name}:hs_origin", build_ho), q_ho)
         n_ho, s1_ho = look_ho.count(), look_ho.total("s1")
         with np.errstate(divide="ignore", invalid="ignore"):
             mean_ho = (s1_ho + _NORM_PRIOR_WEIGHT * mean) / (n_ho + _NORM_PRIOR_WEIGHT)
@@ -181,18 +185,27 @@ def _description_signals(desc: pd.Series, chapter: pd.Series | None) -> dict[str
         "description_words": per_row(text.str.count(r"\S+").to_numpy(dtype=float)),
     }
     if chapter is not None:
-        chap = chapter.astype("str").to_numpy(dtype=object, na_value="")
-        any_kw = np.zeros(len(codes), dtype=bool)
-        fits = np.zeros(len(codes), dtype=bool)
+        # the keyword/chapter test runs once per distinct (description, chapter) pair
+        chap_codes, chap_uniques = pd.factorize(chapter.astype("str"), use_na_sentinel=True)
+        chaps = np.array([*(str(c) for c in chap_uniques), ""], dtype=object)  # "": null
+        chap_at = np.where(chap_codes < 0, len(chaps) - 1, chap_codes)
+        pair, pairs = pd.factorize(
+            np.where(missing, len(text), safe).astype(np.int64) * len(chaps) + chap_at
+        )
+        p_desc, p_chap = np.divmod(np.asarray(pairs, dtype=np.int64), len(chaps))
+        p_known = p_desc < len(text)
+        p_desc = np.where(p_known, p_desc, 0)
+        any_kw = np.zeros(len(pairs), dtype=bool)
+        fits = np.zeros(len(pairs), dtype=bool)
         for pattern, chapters in DESCRIPTION_KEYWORDS.items():
             hit = text.str.contains(pattern, regex=True).to_numpy(dtype=bool)
             if len(hit) == 0:
                 continue
-            row_hit = hit[safe] & ~missing
-            any_kw |= row_hit
-            fits |= row_hit & np.isin(chap, chapters)
-        mismatch = np.where(any_kw & (chap != ""), (~fits).astype(float), np.nan)
-        out["description_hs_mismatch"] = mismatch
+            pair_hit = hit[p_desc] & p_known
+            any_kw |= pair_hit
+            fits |= pair_hit & np.isin(chaps, chapters)[p_chap]
+        mismatch = np.where(any_kw & (chaps[p_chap] != ""), (~fits).astype(float), np.nan)
+        out["description_hs_mismatch"] = mismatch[pair]
     return out
 
 
@@ -242,10 +255,11 @@ def declaration_features(facts: Facts) -> dict[str, np.ndarray | pd.Series]:
         def build_container() -> PriorIndex:
             kg = _num(facts.decl, "gross_weight_kg")
             kg = kg if kg is not None else np.zeros(len(facts.decl))
-            return PriorIndex(key, facts.t_facts, {"kg": np.where(np.isfinite(kg), kg, 0.0)})
+            weights = {"kg": np.where(np.isfinite(kg), kg, 0.0)}
+            return PriorIndex(key, facts.t_facts, weights, grid=facts.decl_grid)
 
-        look = facts.cached("container", build_container).at(
-            q_key, facts.t, windows=(_CONTAINER_WINDOW,)
+        look = facts.at(
+            facts.cached("container", build_container), q_key, windows=(_CONTAINER_WINDOW,)
         )
         out["container_declarations_30d"] = look.count(window=_CONTAINER_WINDOW) + 1
         if weight is not None:

@@ -46,7 +46,7 @@ def financial_features(facts: Facts) -> dict[str, np.ndarray]:
     out: dict[str, np.ndarray] = {}
     for role, column in roles.items():
         q_key = code.lookup([facts.rows[column].astype("str")])
-        look = index.at(q_key, q_t, windows=facts.windows)
+        look = facts.at(index, q_key, windows=facts.windows)
         for w in facts.windows:
             out[f"{role}_flags_{w}d"] = look.count(window=w)
             for kind in FLAG_TYPES:

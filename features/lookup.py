@@ -12,10 +12,11 @@ from collections.abc import Iterable
 import numpy as np
 import pandas as pd
 
-__all__ = ["isin"]
+__all__ = ["is_text", "isin"]
 
 
-def _is_text(values: object) -> bool:
+def is_text(values: object) -> bool:
+    """Whether ``values`` hold text in Arrow (pandas ``str`` or an Arrow string dtype)."""
     dtype = getattr(values, "dtype", None)
     return isinstance(dtype, pd.StringDtype) or (
         isinstance(dtype, pd.ArrowDtype) and "string" in str(dtype.pyarrow_dtype)
@@ -28,7 +29,7 @@ def isin(column: pd.Series, values: pd.Series | pd.Index | Iterable[object]) -> 
     Text columns against text values are hashed in Arrow; anything else goes to pandas.
     A null matches a null in ``values``, as in pandas.
     """
-    if not (_is_text(column) and _is_text(values)):
+    if not (is_text(column) and is_text(values)):
         if isinstance(values, set | frozenset):
             values = list(values)
         return np.asarray(column.isin(values), dtype=bool)

@@ -81,7 +81,7 @@ from features.declarations import extra_feature_name
 from features.history import (
     Facts,
     PriorIndex,
-    overall_prior,
+    rows_prior,
     smoothed_rate,
 )
 
@@ -293,10 +293,9 @@ def _profile(
     The outcome index and the month-boundary strengths depend on the facts only and are
     cached with them; per row it costs a search and a table lookup.
     """
-    q_t = facts.t
     index = facts.label_index(f"profile:{name}", keys)
     windows = (RECENT_WINDOW_DAYS,) if recent else ()
-    look = index.at(q_key, q_t, windows=windows)
+    look = facts.at(index, q_key, windows=windows)
     inspected = look.total("inspected")
     seized = look.total("seized")
 
@@ -333,7 +332,7 @@ def profile_features(facts: Facts) -> dict[str, np.ndarray]:
     if facts.labels is None:
         return {}
     out: dict[str, np.ndarray] = {}
-    overall = overall_prior(facts, facts.t)
+    overall = rows_prior(facts)
     q_month = month_starts(facts.t)
 
     def emit(name: str, values: dict[str, np.ndarray]) -> None:

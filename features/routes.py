@@ -20,12 +20,15 @@ from typing import cast
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from features.history import (
     Facts,
     PriorIndex,
-    overall_prior,
+    rows_prior,
     smoothed_rate,
+    text_array,
 )
 
 __all__ = [
@@ -111,7 +114,7 @@ def routes_of(
     can_corridor = legs is not None or any(
         c in decl.columns for c in ("origin_country", "port_of_loading", "port_of_entry")
     )
-    corridor = (origin + ":" + pol + ">" + poe) if can_corridor else None
+    corridor = _joined(origin, ":", pol, ">", poe) if can_corridor else None
     port_rows = [
         pd.DataFrame({"_pos": np.arange(n), "port": decl[c].astype("str")})
         for c in _PORT_COLUMNS
@@ -121,7 +124,17 @@ def routes_of(
     stats: dict[str, np.ndarray] = {}
     legs_count = length = None
     unit = None
-    if legs is not None:
+    if legs is not None and len(legs) == 0:
+        # no row has legs (a batch scored without route legs): what the branch below gives
+        # for that case, without its frame work; corridor and ports from the columns
+        legs_count = np.full(n, np.nan)
+        if end is None:
+            end = pd.Series(pd.NA, index=decl.index, dtype="str")
+        stats = _leg_stats(legs, np.zeros(0, np.int64), n, np.zeros(n, dtype=bool))
+        length, unit = legs_count, "legs"
+        if port_table is not None:
+            length, unit = np.full(n, np.nan), "km"
+    elif legs is not None:
         legs = legs.sort_values(["_pos", "leg_seq"], kind="stable")
         pos = legs["_pos"].to_numpy()
         has = np.zeros(n, dtype=bool)
@@ -145,26 +158,53 @@ def routes_of(
             )
             chain.loc[to.index] = chain.loc[to.index] + ">" + to
         built.iloc[chain.index.to_numpy()] = chain.to_numpy()
-        corridor = built if corridor is None else built.where(has, corridor)
-        port_rows = [p[~has[p["_pos"].to_numpy()]] for p in port_rows]
-        port_rows += [
-            pd.DataFrame({"_pos": pos, "port": legs["port_from"].astype("str").to_numpy()}),
-            pd.DataFrame({"_pos": pos, "port": legs["port_to"].astype("str").to_numpy()}),
-        ]
+        # (rows without legs keep what their own columns say; skip the work when none has)
+        some = bool(has.any())
+        if corridor is None or some:
+            corridor = built if corridor is None else built.where(has, corridor)
+        if some:
+            port_rows = [p[~has[p["_pos"].to_numpy()]] for p in port_rows]
+            port_rows += [
+                pd.DataFrame({"_pos": pos, "port": legs["port_from"].astype("str").array}),
+                pd.DataFrame({"_pos": pos, "port": legs["port_to"].astype("str").array}),
+            ]
         last = legs.loc[rank == counts[pos] - 1]
         last_to = pd.Series(pd.NA, index=decl.index, dtype="str")
         last_to.iloc[last["_pos"].to_numpy()] = last["port_to"].astype("str").to_numpy()
-        end = last_to if end is None else last_to.where(has, end)
+        if end is None or some:
+            end = last_to if end is None else last_to.where(has, end)
         stats = _leg_stats(legs, pos, n, has)
         length, unit = legs_count, "legs"
         if port_table is not None:
             length, unit = _route_km(legs, pos, n, has, port_table), "km"
-    ports = (
-        pd.concat(port_rows, ignore_index=True).dropna().drop_duplicates()
-        if port_rows
-        else pd.DataFrame({"_pos": np.zeros(0, np.int64), "port": pd.Series([], dtype="str")})
-    )
-    return RouteFacts(corridor, ports, legs_count, length, unit, end, stats)
+    return RouteFacts(corridor, _distinct(port_rows), legs_count, length, unit, end, stats)
+
+
+def _joined(*parts: pd.Series | str) -> pd.Series:
+    """Element-wise concatenation of text Series (no nulls) and literal separators, in Arrow:
+    ``_joined(a, ":", b)`` is ``a + ":" + b``, with the index of the first Series."""
+    first = cast(pd.Series, parts[0])
+    out = cast(pa.Array, text_array(first))
+    for sep, part in zip(parts[1::2], parts[2::2], strict=True):
+        out = pc.binary_join_element_wise(
+            out, text_array(part), pa.scalar(cast(str, sep), pa.large_string())
+        )
+    return pd.Series(pd.array(out, dtype="str"), index=first.index)
+
+
+def _distinct(port_rows: list[pd.DataFrame]) -> pd.DataFrame:
+    """The non-null (``_pos``, ``port``) rows, each pair once, in order of first appearance
+    (what ``concat(...).dropna().drop_duplicates()`` keeps), hashed as integer pairs."""
+    if not port_rows:
+        return pd.DataFrame({"_pos": np.zeros(0, np.int64), "port": pd.Series([], dtype="str")})
+    pos = np.concatenate([p["_pos"].to_numpy() for p in port_rows])
+    port = pd.concat([p["port"] for p in port_rows], ignore_index=True)
+    keep = port.notna().to_numpy(dtype=bool)
+    pos, port = pos[keep], port[keep]
+    code, uniques = pd.factorize(port)
+    _, first = np.unique(pos.astype(np.int64) * (len(uniques) + 1) + code, return_index=True)
+    first.sort()
+    return pd.DataFrame({"_pos": pos[first], "port": port.iloc[first].array})
 
 
 def _leg_stats(
@@ -188,6 +228,10 @@ def _leg_stats(
             legs["ais_gap_hours"].astype("Float64").to_numpy(dtype=float, na_value=np.nan)
         )
         cols["ais"] = "route_ais_gap_hours"
+    if len(legs) == 0:  # nothing to aggregate: every statistic is unknown
+        return {
+            f"{name}_{k}": np.full(n, np.nan) for name in cols.values() for k in ("total", "max")
+        }
     grouped = frame.groupby("_pos", sort=True)
     out: dict[str, np.ndarray] = {}
     single = has & (np.bincount(pos, minlength=n) == 1)
@@ -211,6 +255,8 @@ def _route_km(
     legs: pd.DataFrame, pos: np.ndarray, n: int, has: np.ndarray, ports: pd.DataFrame
 ) -> np.ndarray:
     """Great-circle length of each route (NaN when a port has no coordinates)."""
+    if len(legs) == 0:
+        return np.full(n, np.nan)
     ref = ports.drop_duplicates("locode").set_index(ports["locode"].astype("str").drop_duplicates())
     lat = ref["lat"].astype("Float64").to_numpy(dtype=float, na_value=np.nan)
     lon = ref["lon"].astype("Float64").to_numpy(dtype=float, na_value=np.nan)
@@ -257,9 +303,10 @@ def route_features(facts: Facts, routes: tuple[RouteFacts, RouteFacts]) -> dict[
                 length = cast(np.ndarray, history.length)
                 ok = np.isfinite(length)
                 key = np.where(ok, end, -1)
-                return PriorIndex(key, facts.t_facts, {"s": np.where(ok, length, 0.0)})
+                weights = {"s": np.where(ok, length, 0.0)}
+                return PriorIndex(key, facts.t_facts, weights, grid=facts.decl_grid)
 
-            look = facts.cached("usual_route", build).at(q_end, facts.t)
+            look = facts.at(facts.cached("usual_route", build), q_end)
             count, total = look.count(), look.total("s")
             with np.errstate(divide="ignore", invalid="ignore"):
                 usual = total / count
@@ -273,19 +320,18 @@ def corridor_features(facts: Facts, routes: tuple[RouteFacts, RouteFacts]) -> di
     history, rf = routes
     if history.corridor is None or rf.corridor is None:
         return {}
-    q_t = facts.t
     fact_corridor, row_corridor = history.corridor, rf.corridor
     key, q_key = facts.encode("corridor", lambda: [fact_corridor], lambda: [row_corridor])
     out: dict[str, np.ndarray] = {}
-    index = facts.cached("corridor", lambda: PriorIndex(key, facts.t_facts))
-    look = index.at(q_key, q_t, windows=facts.windows)
+    index = facts.cached("corridor", lambda: PriorIndex(key, facts.t_facts, grid=facts.decl_grid))
+    look = facts.at(index, q_key, windows=facts.windows)
     for w in facts.windows:
         out[f"corridor_declarations_{w}d"] = look.count(window=w)
     if facts.labels is None:
         return out
-    prior = overall_prior(facts, q_t)
+    prior = rows_prior(facts)
     m = facts.smoothing
-    seen = facts.label_index("corridor", key).at(q_key, q_t)
+    seen = facts.at(facts.label_index("corridor", key), q_key)
     inspected, seized = seen.total("inspected"), seen.total("seized")
     out["corridor_inspections"] = inspected
     out["corridor_seizures"] = seized
@@ -333,11 +379,17 @@ def _port_features(
     )
     high = (rate > HIGH_RISK_FACTOR * prior[row_ord]).astype(float)
     high[np.isnan(rate)] = np.nan
-    frame = pd.DataFrame({"o": row_ord, "rate": rate, "high": high}).groupby("o")
+    # per row: the highest rate (NaN only when every port's is) and the high-risk ports
+    # counted (NaN when none is known), over the row's ports grouped by a sort
+    order = np.argsort(row_ord, kind="stable")
+    ordered = row_ord[order]
+    starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]]) if len(order) else order
+    owner = ordered[starts]
     peak = np.full(n_q, np.nan)
     count = np.full(n_q, np.nan)
-    agg_rate = frame["rate"].max()
-    agg_high = frame["high"].sum(min_count=1)
-    peak[agg_rate.index.to_numpy()] = agg_rate.to_numpy()
-    count[agg_high.index.to_numpy()] = agg_high.to_numpy()
+    if len(order):
+        peak[owner] = np.fmax.reduceat(rate[order], starts)
+        known = ~np.isnan(high[order])
+        sums = np.add.reduceat(np.where(known, high[order], 0.0), starts)
+        count[owner] = np.where(np.add.reduceat(known, starts) > 0, sums, np.nan)
     return {"port_max_seizure_rate": peak, "port_high_risk_count": count}

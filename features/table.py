@@ -47,6 +47,8 @@ from typing import Any, cast
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from features.catalogue import GROUPS, catalogue
 from features.declarations import (
@@ -57,7 +59,7 @@ from features.declarations import (
 )
 from features.errors import EXIT_USAGE, ContractError, RiskError
 from features.financial import financial_features
-from features.history import ENTITY_ROLES, Facts, as_objects, entity_features, times_us
+from features.history import ENTITY_ROLES, Facts, entity_features, text_array, times_us
 from features.lookup import isin
 from features.profiles import profile_features
 from features.routes import corridor_features, route_facts, route_features
@@ -321,22 +323,31 @@ class FeaturePipeline:
         categorical = [n for n in names if n in cats]
         rows = facts.rows
         corridor = routes[1].corridor
-        columns: dict[str, Any] = {
-            "declaration_id": rows["declaration_id"],
-            "declared_at": rows["declared_at"],
-            "corridor_id": (
-                corridor
+        # numeric features go straight into one float block (one copy, no consolidation);
+        # the id, time, corridor and categorical columns are then placed in name order
+        numeric = [n for n in names if n not in cats]
+        block = np.empty((len(numeric), len(rows)), dtype=float)
+        for i, name in enumerate(numeric):
+            block[i] = np.asarray(values[name], dtype=float)
+        frame = pd.DataFrame(block.T, columns=pd.Index(numeric), copy=False)
+        placed: list[tuple[int, str, Any]] = [
+            (0, "declaration_id", rows["declaration_id"].array),
+            (1, "declared_at", rows["declared_at"].array),
+            (
+                2,
+                "corridor_id",
+                corridor.array
                 if corridor is not None
-                else pd.Series(pd.NA, index=range(len(rows)), dtype="str")
+                else pd.array([pd.NA] * len(rows), dtype="str"),
             ),
-        }
-        for name in names:
-            value = values[name]
-            if name in cats:
-                columns[name] = pd.Series(value, dtype="str").reset_index(drop=True)
-            else:
-                columns[name] = np.asarray(value, dtype=float)
-        frame = pd.DataFrame(columns)
+        ]
+        placed += [
+            (len(_META) + i, name, pd.Series(values[name], dtype="str").array)
+            for i, name in enumerate(names)
+            if name in cats
+        ]
+        for loc, name, value in placed:
+            frame.insert(loc, name, value)
         meta = {
             "feature_names": names,
             "categorical_features": categorical,
@@ -439,7 +450,7 @@ class FeaturePipeline:
         declared = declarations["declared_at"]
         early = (declared < self.cutoff_).to_numpy(dtype=bool)
         ids: pd.Index = history.cache["ids"]
-        seen = (ids.get_indexer(pd.Index(declarations["declaration_id"])) >= 0) & ~early
+        seen = isin(declarations["declaration_id"], ids) & ~early
         index = declarations.index
         position = (
             index.to_numpy() + 1
@@ -537,11 +548,13 @@ class FeaturePipeline:
                 f"declarations: cannot compute feature(s) {missing} the pipeline was fitted "
                 f"with; expected the input columns and sources it was fitted on"
             )
-        frame = frame[[*_META, *self.feature_names_]]
+        wanted = [*_META, *self.feature_names_]
+        if list(frame.columns) != wanted:
+            frame = frame[wanted]
         for name in self.categorical_features_:
             levels = history.cached(
                 f"levels:{name}",
-                lambda: pd.Index(self.category_levels_.get(name, []), dtype=object),  # noqa: B023
+                lambda: _Levels(self.category_levels_.get(name, [])),  # noqa: B023
             )
             frame[name] = _as_category(frame[name], levels)
         frame.index = batch.index
@@ -712,21 +725,36 @@ def _levels(decl: pd.DataFrame, name: str, sources: Sources) -> list[str]:
     return sorted(str(v) for v in values.dropna().unique())
 
 
-def _as_category(values: pd.Series, levels: Sequence[str] | pd.Index) -> pd.Series:
+class _Levels:
+    """A categorical feature's fitted levels, prepared once for every batch: the values in
+    order, as an Arrow array (for the lookup) and as the category dtype of a batch that
+    holds no unseen value."""
+
+    def __init__(self, levels: Sequence[str]) -> None:
+        self.values = [str(v) for v in levels]
+        self.arrow = pa.array(self.values, type=pa.large_string())
+        self.dtype = pd.CategoricalDtype(self.values)
+
+
+def _as_category(values: pd.Series, levels: Sequence[str] | _Levels) -> pd.Series:
     """Categorical with the fitted levels first, then any new level (sorted).
 
     A seen value's code is its position among ``levels`` whatever else ``values`` holds.
     """
-    known = levels if isinstance(levels, pd.Index) else pd.Index(list(levels), dtype=object)
-    text = as_objects(values.astype("str"))
-    codes = known.get_indexer(pd.Index(text, dtype=object)).astype(np.int64)
-    new = (codes < 0) & ~np.asarray(pd.isna(text), dtype=bool)
-    extra: list[str] = []
+    known = levels if isinstance(levels, _Levels) else _Levels(levels)
+    text = cast(pa.Array, text_array(values.astype("str")))
+    codes = np.asarray(
+        pc.fill_null(pc.index_in(text, value_set=known.arrow), -1).to_numpy(zero_copy_only=False),
+        dtype=np.int64,
+    )
+    new = (codes < 0) & ~np.asarray(text.is_null().to_numpy(zero_copy_only=False), dtype=bool)
+    dtype = known.dtype
     if new.any():
-        extra = sorted({str(v) for v in text[new]})
-        where = pd.Index(extra, dtype=object).get_indexer(pd.Index(text[new], dtype=object))
-        codes[new] = len(known) + where
-    dtype = pd.CategoricalDtype([str(v) for v in known] + extra)
+        unseen = text.filter(pa.array(new))
+        extra = sorted(str(v) for v in pc.unique(unseen).to_pylist())
+        where = pc.index_in(unseen, value_set=pa.array(extra, type=pa.large_string()))
+        codes[new] = len(known.values) + np.asarray(where.to_numpy(zero_copy_only=False))
+        dtype = pd.CategoricalDtype(known.values + extra)
     return pd.Series(pd.Categorical.from_codes(codes, dtype=dtype), index=values.index)
 
 

@@ -422,7 +422,9 @@ def evaluate_model(
     simple_rule = ""
     if "simple_rule" in scorers:
         numeric = [f for f in model.feature_names if f not in set(model.categorical_features)]
-        chosen = simple_rule_scores(table, split, everything, features=numeric)
+        # chosen on the validation period's labels even when only the test period is
+        # measured (``riskmodel evaluate``), ranked over both periods as in training
+        chosen = simple_rule_scores(table, split, everything | masks["valid"][0], features=numeric)
         if chosen is None:
             scorers.remove("simple_rule")
         else:

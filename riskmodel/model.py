@@ -71,6 +71,8 @@ def model_matrix(
             raise ModelError(
                 f"{where}: column '{name}' must be numeric for the model, found {col.dtype}"
             )
+        elif col.dtype == np.float64:
+            out[name] = col.to_numpy()
         else:
             try:
                 out[name] = col.astype("Float64").to_numpy(dtype=float, na_value=np.nan)

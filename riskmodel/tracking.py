@@ -84,10 +84,46 @@ def _mlflow(tracking_uri: str) -> Any:
     another store's registry.
     """
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    # MLflow's INFO lines ("Creating initial MLflow database tables...") repeat riskmodel's
+    # own progress lines and leaked through --quiet; warnings and errors still show, and
+    # MLFLOW_LOGGING_LEVEL=INFO brings them back
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
     import mlflow
 
     mlflow.set_tracking_uri(tracking_uri)
     return mlflow
+
+
+_REGISTRY_CHATTER = re.compile(
+    r"^(Successfully registered model '.*'\.|Created version '.*' of model '.*'\."
+    r"|Registered model '.*' already exists\. Creating a new version of this model\.\.\.)$"
+)
+"""Lines MLflow's registry prints straight to stderr (not through logging) on registering."""
+
+
+@contextlib.contextmanager
+def registry_chatter_filtered() -> Iterator[None]:
+    """Hold back the registry's own "Successfully registered model ..." lines.
+
+    riskmodel prints the registered name and version itself (or nothing under ``--quiet``);
+    every other line written to stderr meanwhile (warnings included) is passed on unchanged
+    when the block ends, also when it raises.
+    """
+    import io
+    import sys
+
+    held = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(held):
+            yield
+    finally:
+        kept = [
+            line
+            for line in held.getvalue().splitlines(keepends=True)
+            if not _REGISTRY_CHATTER.match(line.rstrip("\n"))
+        ]
+        if kept:
+            sys.stderr.write("".join(kept))
 
 
 def _client(tracking_uri: str) -> Any:
@@ -326,15 +362,16 @@ def log_training_run(
                 mlflow.log_text(frame.to_csv(index=False), f"tables/{name}.csv")
             for name, figure in (figures or {}).items():
                 mlflow.log_figure(figure, f"plots/{name}.png")
-            info = mlflow.pyfunc.log_model(
-                name=MODEL_NAME_IN_RUN,
-                python_model=_pyfunc_code_path(),
-                artifacts={RISK_MODEL_ARTIFACT: str(model_folder)},
-                signature=model_signature(input_example, required=required_columns),
-                input_example=input_example,
-                registered_model_name=register_as,
-                pip_requirements=_pip_requirements(),
-            )
+            with registry_chatter_filtered():
+                info = mlflow.pyfunc.log_model(
+                    name=MODEL_NAME_IN_RUN,
+                    python_model=_pyfunc_code_path(),
+                    artifacts={RISK_MODEL_ARTIFACT: str(model_folder)},
+                    signature=model_signature(input_example, required=required_columns),
+                    input_example=input_example,
+                    registered_model_name=register_as,
+                    pip_requirements=_pip_requirements(),
+                )
             if all_metrics:
                 mlflow.log_metrics(all_metrics, model_id=info.model_id)
             if seconds is not None:

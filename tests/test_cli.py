@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import re
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -271,3 +274,18 @@ def test_a_valid_alias_on_a_missing_version_exits_4(
     result = _invoke("promote", "--version", "3", "--alias", "challenger-2")
     assert result.exit_code == 4, result.output
     assert "Traceback" not in result.output
+
+
+def test_quiet_training_prints_nothing_on_stderr_not_even_mlflow(tmp_path: Path) -> None:
+    """``--quiet`` is for machines: MLflow's own INFO lines and its registry's "Successfully
+    registered model" (printed straight to stderr) must not leak through it either. A real
+    process, because MLflow binds its log handler to the process's stderr."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
+    done = subprocess.run(
+        [sys.executable, "-c", "from riskmodel.cli import main; main()", "train",
+         "--config", str(BASELINE), "--data", str(SAMPLE), "--quiet"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""
+    assert "run_id:" in done.stdout and "version 1" in done.stdout

@@ -96,7 +96,13 @@ from riskmodel.scoring.channels import (
     assign_channels,
 )
 from riskmodel.scoring.corridors import corridor_table
-from riskmodel.scoring.drift import DEFAULT_THRESHOLD, DriftMeter, burden, size_band
+from riskmodel.scoring.drift import (
+    DEFAULT_THRESHOLD,
+    DriftMeter,
+    burden,
+    size_band,
+    split_drift,
+)
 
 if TYPE_CHECKING:
     from features.mapping import Mapping
@@ -1039,7 +1045,7 @@ def score_batch(
         channel_of = pd.Categorical.from_codes(code, categories=pd.Index(CHANNEL_LABELS))
         burdens = burden(groups, cast(np.ndarray, channel_of))
         psi = meter.psi() if meter is not None else {}
-        drifting = sorted(name for name, value in psi.items() if value > options.drift_threshold)
+        drifting, state_shifted = split_drift(psi, options.drift_threshold)
         rejects_table = rejects.table()
         corridors_table = pa.Table.from_pandas(corridors, preserve_index=False)
         written = {scores_name: n, "flagged.parquet": flagged_writer.rows}
@@ -1122,6 +1128,7 @@ def score_batch(
                 "threshold": options.drift_threshold,
                 "psi": psi,
                 "drifting": drifting,
+                "state_shifted": state_shifted,
                 "reference": "saved with the model" if meter is not None else None,
             },
             "burden": burdens,

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from strategies import at, cell, typed
 
 from features.history import PriorIndex
@@ -194,3 +196,75 @@ def test_key_code_looks_rows_up_in_the_facts_dictionary() -> None:
     index = PriorIndex(code.codes, np.array([0, 1, 2, 3]) * 10)
     look = index.at(rows, np.full(5, 100))
     assert np.array_equal(look.count(), [1.0, 1.0, 0.0, np.nan, 0.0], equal_nan=True)
+
+
+_VALUES = st.sampled_from(["a", "b", "c", "é", "", "a b", None])
+
+
+@settings(max_examples=60)
+@given(
+    facts=st.lists(st.tuples(_VALUES, _VALUES), min_size=1, max_size=25),
+    rows=st.lists(st.tuples(_VALUES | st.just("unseen"), _VALUES), max_size=25),
+    parts=st.sampled_from([1, 2]),
+)
+def test_key_code_text_lookup_equals_the_object_lookup(
+    facts: list[tuple[str | None, str | None]],
+    rows: list[tuple[str | None, str | None]],
+    parts: int,
+) -> None:
+    # text parts are hashed in Arrow, anything else through pandas' Index: same codes
+    from features.history import KeyCode
+
+    def columns(pairs: list[tuple[str | None, str | None]], dtype: str) -> list[pd.Series]:
+        return [pd.Series([p[i] for p in pairs], dtype=dtype) for i in range(parts)]
+
+    code = KeyCode.of(columns(facts, "str"))
+    text = code.lookup(columns(rows, "str"))
+    objects = code.lookup(columns(rows, "object"))
+    assert text.tolist() == objects.tolist()
+    # and each code is the fact code of an equal, non-null key (n_keys when unseen)
+    fact_keys = {f[:parts]: c for f, c in zip(facts, code.codes, strict=True) if c >= 0}
+    for row, got in zip(rows, text, strict=True):
+        key = row[:parts]
+        expected = -1 if None in key else fact_keys.get(key, code.n_keys)
+        assert got == expected
+
+
+@settings(max_examples=60)
+@given(
+    facts=st.lists(
+        st.tuples(st.integers(-1, 4), st.integers(0, 40), st.integers(0, 3)), max_size=30
+    ),
+    queries=st.lists(st.tuples(st.integers(-1, 6), st.integers(0, 60)), min_size=1, max_size=30),
+    extra=st.lists(st.integers(0, 80), max_size=10),
+)
+def test_prior_index_shared_grid_and_memo_read_what_a_count_by_hand_reads(
+    facts: list[tuple[int, int, int]], queries: list[tuple[int, int]], extra: list[int]
+) -> None:
+    # a superset grid, a memo shared between indexes and the "later than every fact"
+    # shortcut change no read: each equals counting the facts by hand
+    from features.history import DAY_US, QueryMemo
+
+    keys = np.array([f[0] for f in facts], dtype=np.int64)
+    times = np.array([f[1] for f in facts], dtype=np.int64) * DAY_US
+    weight = np.array([f[2] for f in facts], dtype=np.int64)
+    grid = np.sort(np.concatenate([times, np.array(extra, dtype=np.int64) * DAY_US]))
+    q_key = np.array([q[0] for q in queries], dtype=np.int64)
+    q_time = np.array([q[1] for q in queries], dtype=np.int64) * DAY_US
+    memo = QueryMemo(q_time)
+    own = PriorIndex(keys, times, {"w": weight})
+    for index in (own, PriorIndex(keys, times, {"w": weight}, grid=grid)):
+        for look in (index.at(q_key, q_time, windows=(7,)),
+                     index.at(q_key, q_time, windows=(7,), memo=memo)):  # fmt: skip
+            for i, (k, t) in enumerate(zip(q_key, q_time, strict=True)):
+                before = (keys == k) & (times < t)
+                recent = before & (times >= t - 7 * DAY_US)
+                if k < 0:
+                    assert np.isnan(look.count()[i]) and np.isnan(look.total("w", window=7)[i])
+                    continue
+                assert look.count()[i] == before.sum()
+                assert look.count(window=7)[i] == recent.sum()
+                assert look.total("w")[i] == weight[before].sum()
+                assert look.total("w", window=7)[i] == weight[recent].sum()
+                first = look.first()[i]
+                assert (np.isnan(first) and not before.any()) or first == times[before].min()

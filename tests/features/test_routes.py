@@ -5,6 +5,9 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pandas as pd
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from strategies import at, cell, typed
 
 from features.sources import Sources
@@ -151,3 +154,37 @@ def test_without_ports_the_corridor_is_the_origin_and_port_features_are_absent()
     assert math.isclose(cell(t, "D2", "corridor_seizure_rate"), 11 / 21)
     assert not {"port_max_seizure_rate", "port_high_risk_count"} & set(t.columns)
     assert not {"port_max_seizure_rate", "port_high_risk_count"} & set(t.attrs["feature_names"])
+
+
+@settings(max_examples=60)
+@given(
+    parts=st.lists(
+        st.lists(
+            st.tuples(st.integers(0, 5), st.sampled_from(["NLRTM", "ECGYE", "PAMIT", None])),
+            max_size=12,
+        ),
+        max_size=4,
+    )
+)
+def test_route_ports_are_the_distinct_non_null_pairs_in_first_seen_order(
+    parts: list[list[tuple[int, str | None]]],
+) -> None:
+    # what concat(...).dropna().drop_duplicates() keeps, in the same order
+    from features.routes import _distinct
+
+    frames = [
+        pd.DataFrame(
+            {
+                "_pos": np.array([p for p, _ in part], dtype=np.int64),
+                "port": pd.Series([port for _, port in part], dtype="str"),
+            }
+        )
+        for part in parts
+    ]
+    got = _distinct(frames)
+    if not frames:
+        assert got.empty
+        return
+    expected = pd.concat(frames, ignore_index=True).dropna().drop_duplicates()
+    assert got["_pos"].tolist() == expected["_pos"].tolist()
+    assert got["port"].tolist() == expected["port"].tolist()

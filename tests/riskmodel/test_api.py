@@ -175,6 +175,10 @@ def test_evaluate_scores_from_the_test_start_and_writes_metrics(
     document = json.loads(out.read_text())
     for name in ("test_precision_at_5pct", "test_pr_auc", "test_oracle_ratio_at_5pct"):
         assert document[name] == pytest.approx(result.metrics[name]), name
+    # every baseline of training is measured again: the simple rule too, chosen on the
+    # validation period's labels although only the test period is measured
+    assert set(result.baselines) == set(embedded_training.first.baselines)
+    assert result.evaluation.simple_rule, "no two-feature rule was chosen"
 
 
 def test_team_mode_registers_on_a_real_tracking_server(
