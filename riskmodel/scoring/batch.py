@@ -33,13 +33,14 @@ in fixed row-group slices, so its bytes do not depend on ``chunk_rows``.
 Why two reads rather than staging every feature: staging wrote every feature of every row
 to disk (an LZ4 Arrow file per chunk, a disk copy of the whole feature matrix) and read it
 all back, while only the red and yellow rows (15 % by default) need their features again.
-Measured on 200k rows of the same batch (2 cores, shared and loaded, so ranges): re-reading
-Parquet and typing the flagged rows costs 0.25-0.45 s, re-parsing the same rows from CSV
-0.7 s, recomputing the flagged rows' features 0.8-1.0 s; the staging it replaces cost
-0.3-0.7 s (the former ``stage`` timing, 1.3-1.9 s, also held the drift counting, now timed
-as ``drift``). So the second read is about time-neutral today and gets cheaper as the
-features get faster; what it buys is memory and disk: no feature outlives its chunk, and the
-peak at 5M declarations fell from 2.01 GiB to 1.39 GB (the benchmark).
+Measured on 200k rows of one batch (2 cores, near idle, 30k of them red or yellow): re-reading
+Parquet and typing the flagged rows costs 0.19 s, re-parsing the same rows from CSV 0.32 s,
+recomputing the flagged rows' features 0.15-0.2 s; the staging it replaces cost about 0.55 s
+(its ``stage`` timing, 0.75 s, also held the drift counting, now timed as ``drift``), and
+the temporary Parquet file per chunk another 0.2 s of ``read``. The run took 4.7 s instead of
+5.8 s, with a peak of 661 MiB instead of 948 MiB; at 5M declarations the benchmark's peak
+fell from 2.01 GiB to 1.43 GB. No feature outlives its chunk and nothing but the outputs is
+written to disk.
 
 **The input must not change between the passes.** Its size and modification time are taken
 before pass 1 and compared before and after pass 2, each chunk of pass 2 must hold as many
