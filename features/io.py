@@ -713,6 +713,14 @@ def _in(unparsed: dict[str, pd.Series], problem: Problem) -> bool:
     return bool(mask is not None and problem.row is not None and mask.iloc[problem.row - 1])
 
 
+def _wanted(source: str, mapping: Mapping | None) -> set[str]:
+    """Column names a source reads: its contract's, and a mapping's source columns."""
+    wanted: set[str] = set(columns(source))
+    if mapping is not None and source == "declarations":
+        wanted |= set(mapping.source_columns())
+    return wanted
+
+
 def _load(path: Path, source: str, *, mapping: Mapping | None, require_labels: bool) -> _Loaded:
     """Read and type one file in full, collecting its row problems (no rows split off).
 
@@ -720,13 +728,28 @@ def _load(path: Path, source: str, *, mapping: Mapping | None, require_labels: b
     declarations only.
     """
     file = str(path)
+    fmt = mapping.format if mapping is not None else CsvFormat()
+    notices: list[str] = []
+    names, raw = _read_raw(path, file, _wanted(source, mapping), fmt, notices)
+    return _type_raw(
+        path, file, source, names, raw, notices, mapping=mapping, require_labels=require_labels
+    )
+
+
+def _type_raw(
+    path: Path,
+    file: str,
+    source: str,
+    names: list[str],
+    raw: pa.Table,
+    notices: list[str],
+    *,
+    mapping: Mapping | None,
+    require_labels: bool,
+) -> _Loaded:
+    """Type a table as read (``names``: all the file's column names) and check its rows."""
     specs = columns(source)
     fmt = mapping.format if mapping is not None else CsvFormat()
-    wanted: set[str] = set(specs)
-    if mapping is not None and source == "declarations":
-        wanted |= set(mapping.source_columns())
-    notices: list[str] = []
-    names, raw = _read_raw(path, file, wanted, fmt, notices)
     if source == "declarations" and raw.num_rows == 0:
         raise ContractError(f"{file}: no data rows: expected at least one declaration")
     plan, plan_notices = _plan(source, names, file, mapping, require_labels)
@@ -811,6 +834,42 @@ def read_source(
     in ``problems``; padded values and unused columns are counted in ``notices``.
     """
     loaded = _load(Path(path), source, mapping=mapping, require_labels=require_labels)
+    return _split(loaded, loaded.problems)
+
+
+def read_table(
+    table: pa.Table,
+    source: str,
+    *,
+    file: str,
+    mapping: Mapping | None = None,
+    require_labels: bool = True,
+) -> SourceResult:
+    """Type an in-memory table of rows read from ``file`` exactly as :func:`read_source` types
+    that file (the same code path after the read: names, parsing, rules, row problems).
+
+    ``table``: columns as the file stores them (CSV: all text; Parquet: stored types), with
+    any subset of its rows, e.g. one chunk of a file read in chunks. Row numbers in
+    ``problems`` are 1-based within ``table`` (add the chunk's offset for whole-file rows);
+    file-level errors name ``file``. Columns outside the contract and the mapping are ignored.
+    """
+    notices: list[str] = []
+    stored = list(table.column_names)
+    names = _clean_names(file, stored, notices)
+    wanted = _wanted(source, mapping)
+    include = [raw for raw, name in zip(stored, names, strict=True) if name in wanted]
+    clean = dict(zip(stored, names, strict=True))
+    raw = table.select(include).rename_columns([clean[name] for name in include])
+    loaded = _type_raw(
+        Path(file),
+        file,
+        source,
+        names,
+        raw,
+        notices,
+        mapping=mapping,
+        require_labels=require_labels,
+    )
     return _split(loaded, loaded.problems)
 
 

@@ -60,6 +60,7 @@ import pandas as pd
 from riskmodel.errors import UsageError
 
 __all__ = [
+    "CHANNEL_LABELS",
     "CONDITIONS",
     "Channels",
     "OfficerRule",
@@ -117,12 +118,26 @@ class RuleSet:
     path: Path | None = None
     sha256: str | None = None
 
+    @property
+    def names(self) -> tuple[str, ...]:
+        """The rules' names in file order (rule ``i`` of :meth:`first_index`)."""
+        return tuple(rule.name for rule in self.rules)
+
+    def first_index(self, frame: pd.DataFrame) -> np.ndarray:
+        """For each row the file position of the first rule it matches, else -1 (int16).
+
+        A small integer per row, not a string: a batch of millions keeps it for every row.
+        """
+        out = np.full(len(frame), -1, dtype=np.int16)
+        for i, rule in enumerate(self.rules):
+            out[rule.matches(frame) & (out < 0)] = i
+        return out
+
     def first_match(self, frame: pd.DataFrame) -> np.ndarray:
         """For each row the name of the first rule it matches, else ``None`` (object array)."""
+        index = self.first_index(frame)
         out = np.full(len(frame), None, dtype=object)
-        for rule in self.rules:
-            hit = rule.matches(frame) & (out == None)  # noqa: E711 (elementwise on objects)
-            out[hit] = rule.name
+        out[index >= 0] = np.asarray(self.names, dtype=object)[index[index >= 0]]
         return out
 
 
@@ -185,12 +200,41 @@ def round_half_up(x: float) -> int:
     return int(np.floor(x + 0.5))
 
 
+CHANNEL_LABELS: tuple[str, ...] = ("green", "yellow", "red")
+"""``Channels.channel_code`` values 0, 1, 2."""
+GREEN, YELLOW, RED = 0, 1, 2
+BY_MODEL, BY_EXPLORATION = 0, 1
+"""``Channels.selected_code`` values; ``2 + i`` is rule ``i``, -1 is none (green)."""
+
+
 @dataclass(frozen=True)
 class Channels:
-    """Per row: ``channel`` (red/yellow/green) and ``selected_by`` (None for green)."""
+    """Per row, as small integer codes (a batch of millions keeps them for every row):
+    ``channel_code`` (int8, see :data:`CHANNEL_LABELS`) and ``selected_code`` (int16: -1
+    none, 0 ``model``, 1 ``exploration``, ``2 + i`` ``rule:<rule_names[i]>``).
 
-    channel: np.ndarray
-    selected_by: np.ndarray
+    :attr:`channel` and :attr:`selected_by` give the same as labels (object arrays).
+    """
+
+    channel_code: np.ndarray
+    selected_code: np.ndarray
+    rule_names: tuple[str, ...] = ()
+
+    @property
+    def selected_labels(self) -> tuple[str, ...]:
+        """Label of each ``selected_code`` from 0: model, exploration, then ``rule:<name>``."""
+        return ("model", "exploration", *(f"rule:{name}" for name in self.rule_names))
+
+    @property
+    def channel(self) -> np.ndarray:
+        """Per row ``red``, ``yellow`` or ``green`` (object array)."""
+        return np.asarray(CHANNEL_LABELS, dtype=object)[self.channel_code]
+
+    @property
+    def selected_by(self) -> np.ndarray:
+        """Per row ``model``, ``exploration``, ``rule:<name>`` or ``None`` (object array)."""
+        labels = np.asarray([*self.selected_labels, None], dtype=object)
+        return labels[np.where(self.selected_code < 0, len(labels) - 1, self.selected_code)]
 
 
 def assign_channels(
@@ -201,13 +245,25 @@ def assign_channels(
     yellow_budget: float,
     exploration: float,
     seed: int,
+    rule_names: tuple[str, ...] | None = None,
 ) -> Channels:
     """Channels of ``n`` rows (see the module doc for the exact combination).
 
     ``order``: row positions by risk, highest first (ties already broken);
-    ``rule_hits``: per row the matching rule's name or ``None``.
+    ``rule_hits``: per row the matching rule's name or ``None`` (object array), or, with
+    ``rule_names``, its index in ``rule_names`` or -1 (integers, as
+    :meth:`RuleSet.first_index` gives).
     """
     n = len(order)
+    if rule_names is None:
+        hits = np.asarray(rule_hits, dtype=object)
+        named = hits != None  # noqa: E711 (elementwise on objects)
+        rule_names = tuple(dict.fromkeys(str(h) for h in hits[named]))
+        index = np.full(n, -1, dtype=np.int16)
+        if named.any():
+            index[named] = pd.Index(rule_names).get_indexer(hits[named].astype(str))
+    else:
+        index = np.asarray(rule_hits, dtype=np.int16)
     for label, value in (
         ("budget", budget),
         ("yellow_budget", yellow_budget),
@@ -219,28 +275,28 @@ def assign_channels(
         raise UsageError(
             f"--budget + --yellow-budget must be at most 1, found {budget} + {yellow_budget}"
         )
-    channel = np.full(n, "green", dtype=object)
-    selected = np.full(n, None, dtype=object)
-    ruled = np.array([h is not None for h in rule_hits], dtype=bool)
-    channel[ruled] = "red"
-    selected[ruled] = np.array([f"rule:{h}" for h in rule_hits[ruled]], dtype=object)
+    channel = np.full(n, GREEN, dtype=np.int8)
+    selected = np.full(n, -1, dtype=np.int16)
+    ruled = index >= 0
+    channel[ruled] = RED
+    selected[ruled] = index[ruled] + 2
     red_slots = round_half_up(budget * n)
     remaining = max(0, red_slots - int(ruled.sum()))
     explore = min(remaining, round_half_up(exploration * red_slots))
     by_model = remaining - explore
     candidates = order[~ruled[order]]
     top = candidates[:by_model]
-    channel[top] = "red"
-    selected[top] = "model"
+    channel[top] = RED
+    selected[top] = BY_MODEL
     if explore:
-        rest = np.flatnonzero(channel != "red")
+        rest = np.flatnonzero(channel != RED)
         drawn = np.random.default_rng(seed).choice(
             rest, size=min(explore, len(rest)), replace=False
         )
-        channel[drawn] = "red"
-        selected[drawn] = "exploration"
-    not_red = order[channel[order] != "red"]
+        channel[drawn] = RED
+        selected[drawn] = BY_EXPLORATION
+    not_red = order[channel[order] != RED]
     yellow = not_red[: round_half_up(yellow_budget * n)]
-    channel[yellow] = "yellow"
-    selected[yellow] = "model"
-    return Channels(channel=channel, selected_by=selected)
+    channel[yellow] = YELLOW
+    selected[yellow] = BY_MODEL
+    return Channels(channel_code=channel, selected_code=selected, rule_names=tuple(rule_names))

@@ -28,28 +28,40 @@ def corridor_table(
     """One row per corridor: ``corridor_id``, ``declarations``, ``red``,
     ``expected_seizures``, ``risk_rate``, ``shrunk_rate``, ``rank`` (1 = first).
 
-    Aggregated in Arrow, so the ids of millions of rows never become Python strings.
+    ``corridor_id``: text, or dictionary-encoded text (chunks may hold different
+    dictionaries); null for rows without a corridor. Aggregated on integer codes, so the ids
+    of millions of rows never become Python strings; each corridor's sum adds its rows' scores
+    in row order (the same batch always gives the same bits).
     """
     overall = float(np.mean(risk_score)) if len(risk_score) else 0.0
-    table = pa.table(
-        {
-            "corridor_id": corridor_id,
-            "risk": pa.array(risk_score, pa.float64()),
-            "red": pa.array(np.asarray(red, dtype=np.int64)),
-        }
+    chunked = (
+        corridor_id if isinstance(corridor_id, pa.ChunkedArray) else pa.chunked_array([corridor_id])
     )
-    table = table.filter(pc.is_valid(table["corridor_id"]))
-    # one thread: a threaded hash aggregate sums the scores in a varying order, so the same
-    # batch gave expected_seizures differing in the last bits from run to run
-    grouped = table.group_by("corridor_id", use_threads=False).aggregate(
-        [("risk", "count"), ("red", "sum"), ("risk", "sum")]
+    if not pa.types.is_dictionary(chunked.type):
+        chunked = pa.chunked_array(
+            [pc.dictionary_encode(chunk) for chunk in chunked.chunks],
+            pa.dictionary(pa.int32(), chunked.type),
+        )
+    chunked = chunked.unify_dictionaries()
+    dictionary = chunked.chunk(0).dictionary if chunked.num_chunks else pa.array([], pa.string())
+    codes = np.concatenate(
+        [np.asarray(c.indices.fill_null(-1), dtype=np.int64) for c in chunked.chunks]
+        or [np.zeros(0, dtype=np.int64)]
     )
+    known = codes >= 0
+    size = len(dictionary)
+    count = np.bincount(codes[known], minlength=size)
+    reds = np.bincount(codes[known], weights=np.asarray(red, dtype=float)[known], minlength=size)
+    sums = np.bincount(
+        codes[known], weights=np.asarray(risk_score, dtype=float)[known], minlength=size
+    )
+    present = np.flatnonzero(count > 0)
     agg = pd.DataFrame(
         {
-            "corridor_id": grouped["corridor_id"].to_pylist(),
-            "declarations": grouped["risk_count"].to_numpy(),
-            "red": grouped["red_sum"].to_numpy(),
-            "expected_seizures": grouped["risk_sum"].to_numpy(),
+            "corridor_id": pd.Series(dictionary.take(pa.array(present)).to_pylist(), dtype=object),
+            "declarations": count[present],
+            "red": reds[present].astype(np.int64),
+            "expected_seizures": sums[present],
         }
     ).set_index("corridor_id")
     agg["risk_rate"] = agg["expected_seizures"] / agg["declarations"]

@@ -21,6 +21,8 @@ import pytest
 N_DECLARATIONS = 1_000_000
 N_MEMORY = 5_000_000
 MAX_PEAK_GB = 2.0
+MIN_ROWS_PER_S = 25_000
+MAX_RATIO = 3.0
 WORLD = 30_000
 
 _PREPARE = """
@@ -142,6 +144,16 @@ def test_bench_score_one_million_and_memory_at_five(tmp_path: Path) -> None:
     print(
         f"score {N_MEMORY:,} declarations (no reasons): {big['seconds']:.1f} s "
         f"({N_MEMORY / big['seconds']:,.0f} rows/s), peak RSS {big_gb:.2f} GB"
+        f"\n  timings: {big['timings']}"
+    )
+    # the issue's speed targets, printed (not asserted: the shared machine's load moves them)
+    rate = N_DECLARATIONS / run["seconds"]
+    ratio = without_reasons / bare["predict_seconds"]
+    print(
+        f"targets: rows/s with reasons {rate:,.0f} >= {MIN_ROWS_PER_S:,}: "
+        f"{'met' if rate >= MIN_ROWS_PER_S else 'NOT met'}; end-to-end without reasons / "
+        f"predict {ratio:.1f}x <= {MAX_RATIO:g}x: {'met' if ratio <= MAX_RATIO else 'NOT met'}; "
+        f"peak at {N_MEMORY:,} {big_gb:.2f} GB < {MAX_PEAK_GB:g} GB"
     )
     assert run["counts"]["scored"] == N_DECLARATIONS
     assert big["counts"]["scored"] == N_MEMORY
