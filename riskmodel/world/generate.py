@@ -8,7 +8,9 @@ for rip-on/rip-off loads on legitimate importers' containers, front companies in
 phase, hijacked identities, precursor chemicals and complicit brokers, plus an unobservable
 background. ``x_m`` weighs the corridor's risk at the time (which moves at two displacement
 dates), cover loads and two per-shipment latents: ``u`` (concealment in the goods: value,
-weight, wording) and ``v`` (the voyage's exposure: unplanned hubs, AIS gaps, dwell). ``a_m``
+weight, wording) and ``v`` (the voyage's exposure: unplanned hubs, AIS gaps, dwell); a
+rip-on/rip-off load weighs ``v`` or ``u`` by its lane's method (a transshipment hub, or the
+load hidden inside durable goods on lanes the legacy rules barely inspect). ``a_m``
 is solved so each modus operandi holds its stated share of the base rate. Truth (``p``,
 ``seized_truth``, ``modus_operandi``) goes to ``truth/`` only. Everything is vectorised over
 declarations; loops run over lanes, legs of a path, kinds or channels.
@@ -46,7 +48,21 @@ MO_SHARE: dict[str, float] = {
 }
 # Channel weights (logit units per unit of the latent or 0/1 indicator).
 BACKGROUND_SD = 1.0
-RIP: dict[str, float] = {"risk": 1.0, "cover": 0.6, "voyage": 2.2, "weekend": 0.4, "noise": 0.2}
+RIP: dict[str, float] = {"risk": 1.0, "cover": 0.6, "weekend": 0.4, "noise": 0.2}
+# rip-on/rip-off weights on the two per-shipment latents by the lane's method
+# (``reference.RIP_METHODS``): a transshipment leaves its trace in the voyage ``v``, a load
+# hidden inside the goods in their declared value and weight ``u``
+RIP_METHOD: dict[str, dict[str, float]] = {
+    "transshipment": {"voyage": 2.2, "concealment": 0.0},
+    "in_goods": {"voyage": 0.3, "concealment": 2.8},
+}
+# cover goods of loads hidden inside the goods: none is on the legacy rules' cover list
+IN_GOODS_COVER: tuple[str, ...] = (
+    "44072999",  # sawn tropical wood
+    "87089997",  # vehicle parts
+    "72085120",  # hot-rolled steel
+    "52085900",  # cotton fabrics
+)
 FRONT: dict[str, float] = {"risk": 0.8, "cover": 0.5, "concealment": 2.0, "noise": 0.2}
 HIJACK: dict[str, float] = {"risk": 0.5, "concealment": 1.4, "noise": 0.2}
 PRECURSOR: dict[str, float] = {
@@ -143,10 +159,11 @@ def displacement_days(days: int) -> tuple[float, float]:
     """Days (since the world's start) of the two displacements.
 
     The first lies mid-world (in a baseline experiment's training period); the second
-    ``min(75, 20 % of days)`` days before the end, inside the last 120 days that
-    ``experiments/baseline.toml`` tests on, so its test period holds weeks on both sides.
+    ``min(50, 20 % of days)`` days before the end, inside the last 120 days that
+    ``experiments/baseline.toml`` tests on, so its test period holds weeks on both sides
+    (10 before, 7 after).
     """
-    return float(round(days * 0.5)), float(days - min(75, round(days * 0.2)))
+    return float(round(days * 0.5)), float(days - min(50, round(days * 0.2)))
 
 
 def _solve_channel(x: np.ndarray, eligible: np.ndarray, target: float) -> float:
@@ -320,7 +337,15 @@ def generate_world(
         [[lane_.drug in p.cover_for for p in ref.PRODUCTS] for lane_ in ref.LANES], dtype=float
     )
     cover = cover_table[lane, product] * (risk > 0)
+    method = np.array([ref.RIP_METHODS.index(lane_.method) for lane_ in ref.LANES])[lane]
+    in_goods = method == ref.RIP_METHODS.index("in_goods")
+    rip_weight = {
+        latent: np.array([RIP_METHOD[m][latent] for m in ref.RIP_METHODS])[method]
+        for latent in ("voyage", "concealment")
+    }
     hs = np.array([p.hs_code for p in ref.PRODUCTS], dtype=object)[product]
+    durable = np.isin(hs, IN_GOODS_COVER)
+    rip_cover = np.where(in_goods, durable & (risk > 0), cover)
     chemical = np.char.startswith(hs.astype(str), "29")
     neighbour = np.isin(hs, NEIGHBOUR_CODES)
     small = np.isin(lanes.mode[lane], ["post", "air"])
@@ -335,10 +360,11 @@ def generate_world(
     channels: dict[str, tuple[np.ndarray, np.ndarray]] = {
         "none": (np.ones(n, dtype=bool), BACKGROUND_SD * rng.standard_normal(n)),
         "rip_on": (
-            rip_lane & ~front & ~hijack,
+            rip_lane & ~front & ~hijack & (~in_goods | durable),
             RIP["risk"] * risk
-            + RIP["cover"] * cover
-            + RIP["voyage"] * v
+            + RIP["cover"] * rip_cover
+            + rip_weight["voyage"] * v
+            + rip_weight["concealment"] * u
             + RIP["weekend"] * weekend
             + RIP["noise"] * rng.standard_normal(n),
         ),
@@ -493,7 +519,7 @@ def generate_world(
             "intercepts": {k: round(v_, 6) for k, v_ in intercepts.items()},
             "channels": {
                 "none": {"noise": BACKGROUND_SD},
-                "rip_on": RIP,
+                "rip_on": {**RIP, "by_method": RIP_METHOD, "in_goods_cover": list(IN_GOODS_COVER)},
                 "front": FRONT,
                 "hijacked": HIJACK,
                 "precursor": PRECURSOR,
@@ -550,6 +576,7 @@ def generate_world(
                 "drug": lane_.drug,
                 "risk_by_period": [float(r) for r in risk_by_period[i]],
                 "mode": lane_.mode,
+                "rip_method": lane_.method,
             }
             for i, lane_ in enumerate(ref.LANES)
         },

@@ -442,12 +442,20 @@ VAGUE_DESCRIPTIONS: tuple[str, ...] = (
 )
 
 
+# How rip-on/rip-off crews hide a load in an unaware importer's container: at a transshipment
+# hub, which leaves a trace in the voyage (unplanned hub, AIS gaps, dwell), or inside the goods
+# themselves at the source (timber, vehicle parts, steel, cotton), which leaves a trace
+# in the declared value and weight.
+RIP_METHODS: tuple[str, ...] = ("transshipment", "in_goods")
+
+
 @dataclass(frozen=True)
 class Lane:
     """A trade lane: origin country and port path (loading, transshipments, entry).
 
     ``drug`` is what a seizure on this lane usually is; ``risk`` the latent corridor risk in
-    logit units (0 for lanes that only carry ordinary trade); ``products`` the HS codes moved.
+    logit units (0 for lanes that only carry ordinary trade); ``products`` the HS codes moved;
+    ``method`` how rip-on/rip-off crews on the lane hide a load (``RIP_METHODS``).
     """
 
     origin: str
@@ -457,6 +465,7 @@ class Lane:
     drug: str
     risk: float
     popularity: float
+    method: str = "transshipment"
 
     @property
     def corridor_id(self) -> str:
@@ -511,8 +520,17 @@ LANES: tuple[Lane, ...] = (
     Lane("PE", ("PECLL", "PAONX", "USNYC"), "sea", (_FILLET, _FRUIT, _GEARS), "cocaine", 1.0, 2.0),
     Lane("PE", ("PECLL", "PAMIT", "ESVLC"), "sea", (_FRUIT, _FISH), "cocaine", 1.1, 2.0),
     Lane("BO", ("BRSSZ", "PTSIE"), "sea", (_PARTS, _COFFEE), "cocaine", 1.2, 0.8),
-    Lane("BR", ("BRSSZ", "MAPTM", "ITGIT"), "sea", (_COFFEE, _FRUIT, _WOOD), "cocaine", 1.2, 2.5),
-    Lane("BR", ("BRPNG", "FRLEH"), "sea", (_FRUIT, _AUTO, _WOOD), "cocaine", 0.7, 2.0),
+    Lane(
+        "BR",
+        ("BRSSZ", "MAPTM", "ITGIT"),
+        "sea",
+        (_COFFEE, _FRUIT, _WOOD),
+        "cocaine",
+        1.2,
+        2.5,
+        "in_goods",
+    ),
+    Lane("BR", ("BRPNG", "FRLEH"), "sea", (_FRUIT, _AUTO, _WOOD), "cocaine", 0.8, 2.0, "in_goods"),
     Lane("CR", ("CRLIO", "GBFXT"), "sea", (_BANANA, _FRUIT), "cocaine", 0.8, 2.0),
     # --- heroin: southern and Balkan routes ---------------------------------------------
     Lane("PK", ("PKKHI", "AEJEA", "BEANR"), "sea", (_COTTON, _RICE), "heroin", 1.3, 2.0),
@@ -611,10 +629,21 @@ LANES: tuple[Lane, ...] = (
     Lane("NL", ("NLRTM", "CAVAN"), "sea", (_PE, _BEER), "cannabis", 0.0, 2.0),
     Lane("MA", ("MAPTM", "ESALG"), "sea", (_CITRUS, _FISH, _TSHIRT), "cannabis", 0.6, 2.5),
     Lane("ZA", ("ZADUR", "FRLEH"), "sea", (_CITRUS, _FRUIT, _STEEL), "cannabis", 0.1, 2.0),
-    Lane("CL", ("CLSAI", "PAMIT", "USHOU"), "sea", (_FRUIT, _FILLET, _WOOD), "cocaine", 0.3, 2.0),
-    Lane("BR", ("BRSSZ", "DEHAM"), "sea", (_COFFEE, _AUTO, _STEEL), "cocaine", 0.3, 4.0),
+    Lane(
+        "CL",
+        ("CLSAI", "PAMIT", "USHOU"),
+        "sea",
+        (_FRUIT, _FILLET, _WOOD),
+        "cocaine",
+        0.8,
+        2.0,
+        "in_goods",
+    ),
+    Lane(
+        "BR", ("BRSSZ", "DEHAM"), "sea", (_COFFEE, _AUTO, _STEEL), "cocaine", 0.8, 4.0, "in_goods"
+    ),
     Lane("TZ", ("TZDAR", "AEJEA", "GRPIR"), "sea", (_COTTON, _WOOD), "heroin", 0.3, 1.0),
-    Lane("TG", ("TGLFW", "ESVLC"), "sea", (_WOOD, _COTTON), "cocaine", 0.4, 1.0),
+    Lane("TG", ("TGLFW", "ESVLC"), "sea", (_WOOD, _COTTON), "cocaine", 0.8, 1.0, "in_goods"),
     Lane("MX", ("MXLZC", "USHOU"), "sea", (_AUTO, _STEEL, _BEER), "methamphetamine", 0.2, 4.0),
     Lane("IT", ("ITGOA", "USNYC"), "sea", (_PHARMA, _GEARS, _FURNITURE), "cannabis", 0.0, 3.0),
 )
@@ -644,14 +673,18 @@ DISPLACEMENTS: tuple[Displacement, ...] = (
         "record seizures at Antwerp and Hamburg: cocaine moves to Brazilian, West African and"
         " Pacific routes; precursors leave sea freight for postal and air parcels",
         (
-            ("EC:ECGYE>PAMIT>BEANR", 0.2),
-            ("CO:COCTG>JMKIN>BEANR", 0.2),
-            ("EC:ECGYE>DOCAU>DEHAM", 0.2),
-            ("CO:COBUN>PAMIT>DEHAM", 0.2),
-            ("PE:PECLL>PAMIT>ESVLC", 0.3),
-            ("BR:BRSSZ>DEHAM", 2.1),
-            ("TG:TGLFW>ESVLC", 2.0),
-            ("CL:CLSAI>PAMIT>USHOU", 1.9),
+            ("EC:ECGYE>NLRTM", 0.0),
+            ("CO:COBUN>PAMIT>NLRTM", 0.0),
+            ("EC:ECGYE>PAMIT>BEANR", 0.0),
+            ("CO:COCTG>JMKIN>BEANR", 0.0),
+            ("EC:ECGYE>DOCAU>DEHAM", 0.0),
+            ("CO:COBUN>PAMIT>DEHAM", 0.0),
+            ("PE:PECLL>PAMIT>ESVLC", 0.0),
+            ("BR:BRSSZ>DEHAM", 3.0),
+            ("TG:TGLFW>ESVLC", 2.8),
+            ("BR:BRPNG>FRLEH", 2.5),
+            ("BR:BRSSZ>MAPTM>ITGIT", 2.5),
+            ("CL:CLSAI>PAMIT>USHOU", 2.8),
             ("ZA:ZADUR>FRLEH", 1.8),
             ("CN:CNSHA>NLRTM", 0.2),
             ("CN:CNNGB>SGSIN>BEANR", 0.2),

@@ -138,7 +138,7 @@ def test_every_modus_operandi_is_present_with_its_stated_share(seeded_world: Wor
     assert sum(v["declarations"] for v in recorded.values()) == len(truth)
 
 
-def test_rip_on_loads_ride_on_legitimate_importers_and_exposed_voyages(
+def test_rip_on_loads_ride_on_legitimate_importers_and_leave_their_methods_trace(
     seeded_world: World,
 ) -> None:
     d, truth = seeded_world.declarations, seeded_world.truth
@@ -151,14 +151,28 @@ def test_rip_on_loads_ride_on_legitimate_importers_and_exposed_voyages(
     by_port = pd.Series(p[rip]).groupby(d.loc[rip, "port_of_entry"].to_numpy()).sum()
     by_hs = pd.Series(p[rip]).groupby(d.loc[rip, "hs_code"].to_numpy()).sum()
     assert by_port.max() / by_port.sum() < 0.5 and by_hs.max() / by_hs.sum() < 0.5
-    # the voyage leaves its trace: riskier rip-on loads have more AIS gaps and hubs
+    # each lane's method leaves its own trace (world.json names every corridor's method)
+    method_of = {
+        _endpoints(c): v["rip_method"] for c, v in seeded_world.params["corridors"].items()
+    }
+    method = _planned_corridor(d).map(method_of).to_numpy()
+    by_sea = rip & (method == "transshipment")
+    in_goods = rip & (method == "in_goods")
+    assert by_sea.sum() > 50 and in_goods.sum() > 50
+    # a transshipment's voyage: riskier loads have more AIS gaps
     legs = seeded_world.route_legs
     per = legs.groupby("declaration_id").agg(
         gap=("ais_gap_hours", lambda s: float((s > 0).any())), n=("leg_seq", "size")
     )
-    rows = per.reindex(d.loc[rip, "declaration_id"])
-    high = p[rip] >= np.quantile(p[rip], 0.8)
-    assert rows["gap"].to_numpy()[high].mean() > rows["gap"].to_numpy()[~high].mean()
+    gap = per.reindex(d.loc[by_sea, "declaration_id"])["gap"].to_numpy()
+    high = p[by_sea] >= np.quantile(p[by_sea], 0.8)
+    assert gap[high].mean() > gap[~high].mean()
+    # a load hidden inside the goods: riskier loads are declared cheaper than their HS code's
+    # usual value per kg
+    per_kg = d["declared_value_usd"] / d["gross_weight_kg"].where(d["gross_weight_kg"] > 0)
+    relative = (per_kg / per_kg.groupby(d["hs_code"]).transform("median")).to_numpy()
+    high = p[in_goods] >= np.quantile(p[in_goods], 0.8)
+    assert np.nanmedian(relative[in_goods][high]) < 0.8 * np.nanmedian(relative[in_goods][~high])
 
 
 def test_fronts_include_sleepers_and_old_shells_and_legit_newcomers_are_common(
