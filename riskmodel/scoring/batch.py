@@ -541,11 +541,23 @@ def _routes(legs: pd.DataFrame | None, ids: pd.Series) -> pd.Series:
     if len(mine) == 0:
         return pd.Series([None] * len(ids), index=ids.index, dtype="str")
     mine = mine.sort_values(["declaration_id", "leg_seq"], kind="stable")
-    paths: dict[str, str] = {}
-    for decl_id, group in mine.groupby("declaration_id", sort=False):
-        ports = [group["port_from"].iloc[0], *group["port_to"].tolist()]
-        paths[str(decl_id)] = ">".join("?" if pd.isna(p) else str(p) for p in ports)
-    return pd.Series([paths.get(str(i)) for i in ids], index=ids.index, dtype="str")
+    # built a leg rank at a time (vectorised; a Python join per declaration cost 15 s for
+    # the 150k flagged rows of a 1M batch)
+    rank = mine.groupby("declaration_id", sort=False).cumcount().to_numpy()
+    key = mine["declaration_id"].astype("str").to_numpy(dtype=object)
+    first = rank == 0
+    path = pd.Series(
+        mine["port_from"].astype("str").fillna("?").to_numpy(dtype=object)[first],
+        index=pd.Index(key[first]),
+        dtype=object,
+    )
+    to = mine["port_to"].astype("str").fillna("?").to_numpy(dtype=object)
+    for r in range(int(rank.max()) + 1):
+        step = rank == r
+        where = path.index.get_indexer(key[step])
+        path.iloc[where] = path.iloc[where].to_numpy() + ">" + to[step]
+    found = path.reindex(ids.astype("str").to_numpy(dtype=object))
+    return pd.Series(found.to_numpy(dtype=object), index=ids.index, dtype="str")
 
 
 def _text(values: pd.Series) -> pa.Array:
