@@ -18,35 +18,18 @@ import sys
 from pathlib import Path
 
 import pytest
+from _bench_model import TRAIN_MODEL
 
 N_ROWS = 50_000
 WORLD = 30_000
 
-_PREPARE = """
-import sys
-from pathlib import Path
-from features.io import read_sources
-from features.table import FeaturePipeline, build_table
-from riskmodel.config import parse_config
-from riskmodel.split import make_split
-from riskmodel.train import fit_model
-from riskmodel.world import generate_world, write_world
-
-root = Path(sys.argv[1])
-world = root / "world"
-write_world(generate_world(n_declarations=%(world)d, seed=21, days=365), world)
-sources = read_sources(world).sources
-table = build_table(sources)
-config = parse_config({"data": {"path": str(world)},
-    "split": {"valid_days": 60, "test_days": 30, "label_delay_days": 14},
-    "model": {"num_boost_round": 300, "early_stopping_rounds": 300, "num_leaves": 31}})
-split = make_split(table, config.split)
-pipeline = FeaturePipeline().fit(sources)
-model = fit_model(table, config=config, split=split, pipeline=pipeline)
-model.save(root / "model")
+_PREPARE = (
+    TRAIN_MODEL
+    + """
 table.attrs = {}
 table.to_parquet(root / "table.parquet")
 """
+)
 
 _MEASURE = """
 import json, os, sys, time

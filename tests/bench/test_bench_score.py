@@ -20,6 +20,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from _bench_model import TRAIN_MODEL
 
 N_DECLARATIONS = 1_000_000
 N_MEMORY = 5_000_000
@@ -28,29 +29,10 @@ MIN_ROWS_PER_S = 25_000
 MAX_RATIO = 3.0
 WORLD = 30_000
 
-_PREPARE = """
-import sys
-from pathlib import Path
+_PREPARE = (
+    TRAIN_MODEL
+    + """
 import numpy as np, pandas as pd, pyarrow as pa, pyarrow.parquet as pq
-from features.io import read_sources
-from features.table import FeaturePipeline, build_table
-from riskmodel.config import parse_config
-from riskmodel.split import make_split
-from riskmodel.train import fit_model
-from riskmodel.world import generate_world, write_world
-
-root = Path(sys.argv[1])
-world = root / "world"
-write_world(generate_world(n_declarations=%(world)d, seed=21, days=365), world)
-sources = read_sources(world).sources
-table = build_table(sources)
-config = parse_config({"data": {"path": str(world)},
-    "split": {"valid_days": 60, "test_days": 30, "label_delay_days": 14},
-    "model": {"num_boost_round": 300, "early_stopping_rounds": 300, "num_leaves": 31}})
-split = make_split(table, config.split)
-pipeline = FeaturePipeline().fit(sources)
-model = fit_model(table, config=config, split=split, pipeline=pipeline).fit_drift_reference(table)
-model.save(root / "model")
 decl = sources.declarations
 newest = decl.sort_values("declared_at").tail(5000).reset_index(drop=True)
 offset = pipeline.cutoff_ - newest["declared_at"].min()
@@ -89,6 +71,7 @@ for n, with_legs in jobs:
         leg_writer.close()
 print(model.booster.num_trees(), len(model.feature_names))
 """
+)
 
 _SCORE = """
 import json, resource, sys, time
