@@ -187,10 +187,13 @@ def _check_file(item: str, path: Path, entry: Mapping[str, Any], *, required: bo
 
 
 def _resolve(folder: Path, recorded: str) -> Path:
+    """Where a recorded file is now: an output relative to ``folder``; an input as recorded
+    (relative to where the run was, which is usually where ``verify`` runs), else beside it."""
     path = Path(recorded)
     if path.is_absolute():
         return path if path.exists() or not (folder / path.name).exists() else folder / path.name
-    return folder / path
+    inside = folder / path
+    return path if not inside.exists() and path.exists() else inside
 
 
 def verify_dir(folder: Path | str, *, key: bytes | None = None) -> VerifyResult:

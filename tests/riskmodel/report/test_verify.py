@@ -118,3 +118,20 @@ def test_verify_of_a_folder_without_manifest(tmp_path: Path) -> None:
     code, output = _verify(tmp_path)
     assert code == 3 and "manifest.json" in output
     assert _verify(tmp_path / "absent")[0] == 2
+
+
+def test_scoring_inputs_recorded_relative_are_checked_from_where_the_run_was(
+    scored, past_and_future, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    """`score batch --out s` then `verify s` in the same directory checks batch's files (they
+    were skipped as unreachable: looked for under s/batch), and a changed input fails."""
+    from riskmodel import api
+
+    monkeypatch.chdir(tmp_path)
+    shutil.copytree(past_and_future.future, tmp_path / "batch")
+    api.score(scored.model_uri, Path("batch"), out=Path("s"), tracking_uri=scored.tracking_uri)
+    inputs = [c for c in verify_dir(Path("s")).checks if c.item.startswith("input batch")]
+    assert inputs and all(c.status == "ok" for c in inputs), inputs
+    with (tmp_path / "batch" / "declarations.parquet").open("ab") as handle:
+        handle.write(b"\0")
+    assert not verify_dir(Path("s")).ok
