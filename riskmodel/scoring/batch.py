@@ -1058,7 +1058,9 @@ def score_batch(
         channel_of = pd.Categorical.from_codes(code, categories=pd.Index(CHANNEL_LABELS))
         burdens = burden(groups, cast(np.ndarray, channel_of))
         psi = meter.psi() if meter is not None else {}
-        drifting, state_shifted = split_drift(psi, options.drift_threshold)
+        drifting, state_shifted = split_drift(
+            psi, options.drift_threshold, rows=meter.rows_ if meter is not None else None
+        )
         rejects_table = rejects.table()
         corridors_table = pa.Table.from_pandas(corridors, preserve_index=False)
         written = {scores_name: n, "flagged.parquet": flagged_writer.rows}
@@ -1139,6 +1141,7 @@ def score_batch(
             "timings": timings,
             "drift": {
                 "threshold": options.drift_threshold,
+                "rows_counted": meter.rows_ if meter is not None else 0,
                 "psi": psi,
                 "drifting": drifting,
                 "state_shifted": state_shifted,

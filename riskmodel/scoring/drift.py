@@ -41,6 +41,7 @@ import pandas as pd
 __all__ = [
     "CALENDAR_FEATURES",
     "DEFAULT_THRESHOLD",
+    "MIN_ROWS",
     "REFERENCE_FORMAT",
     "SIZE_BANDS",
     "DriftMeter",
@@ -89,11 +90,23 @@ def watched(name: str) -> bool:
     return group in WATCHED_GROUPS
 
 
-def split_drift(psi: Mapping[str, float], threshold: float) -> tuple[list[str], list[str]]:
+MIN_ROWS = 200
+"""Fewest rows whose PSI is listed as drift: over ten bins, the PSI of n rows drawn from the
+reference itself is about 9/n on average (a chi-square with 9 degrees of freedom over n), so
+a batch of a few dozen rows "drifts" by chance alone; at 200 rows a PSI above 0.25 by chance
+is below one in a million per feature."""
+
+
+def split_drift(
+    psi: Mapping[str, float], threshold: float, *, rows: int | None = None
+) -> tuple[list[str], list[str]]:
     """(drifting, state_shifted): features above ``threshold``, watched ones and the others.
 
-    Both lists are sorted by name.
+    Both lists are sorted by name; both are empty when ``rows`` (the rows counted) is below
+    ``MIN_ROWS`` (the PSI values stay in the manifest).
     """
+    if rows is not None and rows < MIN_ROWS:
+        return [], []
     above = sorted(name for name, value in psi.items() if value > threshold)
     drifting = [name for name in above if watched(name)]
     return drifting, [name for name in above if name not in set(drifting)]

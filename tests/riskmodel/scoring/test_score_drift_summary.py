@@ -64,3 +64,11 @@ def test_a_large_chunk_is_counted_on_a_sample_that_still_sees_a_shift() -> None:
     shifted.add(pd.DataFrame({"x": rng.normal(loc=1.0, size=n)}))
     assert same.rows_ <= SAMPLE_ROWS < n
     assert same.psi()["x"] < 0.02 < 0.25 < shifted.psi()["x"]
+
+
+def test_a_batch_too_small_for_a_psi_lists_no_drift() -> None:
+    from riskmodel.scoring.drift import MIN_ROWS
+
+    psi = {"value_per_kg": 9.0}
+    assert split_drift(psi, 0.25, rows=MIN_ROWS - 1) == ([], [])
+    assert split_drift(psi, 0.25, rows=MIN_ROWS) == (["value_per_kg"], [])
