@@ -54,7 +54,7 @@ app = typer.Typer(
     cls=_Commands,
     name="riskmodel",
     help="Seizure-risk modelling for customs targeting: sample, validate, features, train, "
-    "evaluate, tune, promote.",
+    "evaluate, tune, promote, score, explain, verify, demo.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
