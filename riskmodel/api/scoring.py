@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import tempfile
 from pathlib import Path
@@ -110,9 +111,14 @@ def score_period(
     out: Path | str,
     tracking_uri: str | None = None,
     progress: Progress | None = None,
+    batch_dir: Path | str | None = None,
     **options: object,
 ) -> ScoreResult:
     """Score DATA's declarations from ``start`` on as the batch that would have arrived then.
+
+    ``batch_dir``: where the batch's files are written and kept (its declarations, route legs
+    and ports, as Parquet), so ``riskmodel verify`` can check the scoring inputs later; by
+    default a temporary folder, removed after scoring.
 
     For a model whose feature state already holds DATA (``riskmodel demo`` scores the
     sample's test period): the model's feature state is refitted on DATA's facts known
@@ -153,8 +159,16 @@ def score_period(
             extra_categorical=tuple(sources.extra_categorical),
             extra_numeric=tuple(sources.extra_numeric),
         )
-    with tempfile.TemporaryDirectory(prefix="riskmodel-period-") as tmp:
-        folder = Path(tmp)
+    with contextlib.ExitStack() as stack:
+        if batch_dir is None:
+            folder = Path(
+                stack.enter_context(tempfile.TemporaryDirectory(prefix="riskmodel-period-"))
+            )
+        else:
+            folder = Path(batch_dir)
+            folder.mkdir(parents=True, exist_ok=True)
+            for name in ("declarations", "route_legs", "ports"):
+                (folder / f"{name}.parquet").unlink(missing_ok=True)
         batch.to_parquet(folder / "declarations.parquet", index=False)
         if sources.route_legs is not None:
             legs = sources.route_legs

@@ -67,6 +67,7 @@ def demo(
             start=evaluated.test_start,
             out=workdir / "scores",
             progress=progress,
+            batch_dir=workdir / "batch",
         )
     print_red_list(scored.out / "scores.parquet")
     line(f"scores, rejects, corridors, manifest: {scored.out}")

@@ -241,3 +241,28 @@ def test_input_example_is_servable_by_the_fitted_feature_state(seeded_world_dir:
     assert example["importer_id"].tolist() == newest["importer_id"].tolist()
     features = pipeline.transform(Sources(declarations=example))
     assert features["declaration_id"].tolist() == example["declaration_id"].tolist()
+
+
+def test_score_period_keeps_its_batch_where_asked_so_verify_checks_the_inputs(
+    embedded_training: EmbeddedTraining,
+    small_world: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from riskmodel.report.verify import verify_dir
+
+    monkeypatch.chdir(tmp_path)
+    declared = pd.read_parquet(small_world / "declarations.parquet", columns=["declared_at"])
+    start = declared["declared_at"].max() - pd.Timedelta(days=20)
+    result = api.score_period(
+        "models:/seizure-risk/1",
+        small_world,
+        start=start,
+        out=Path("scores"),
+        tracking_uri=embedded_training.tracking_uri,
+        batch_dir=Path("batch"),
+    )
+    kept = pd.read_parquet(tmp_path / "batch" / "declarations.parquet")
+    assert len(kept) == result.manifest["counts"]["input_rows"] > 0
+    inputs = [c for c in verify_dir(Path("scores")).checks if c.item.startswith("input ")]
+    assert inputs and all(c.status == "ok" for c in inputs), inputs
