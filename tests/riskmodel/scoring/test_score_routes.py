@@ -35,3 +35,22 @@ def test_routes_follow_leg_order_with_unknown_ports_and_declarations_without_leg
     pd.testing.assert_series_equal(got, _reference(legs, asked))
     assert got.isna().any() and got.str.contains(r"\?", regex=True).any()
     assert _routes(None, asked).isna().all()
+
+
+def test_legs_by_id_gives_what_an_isin_over_every_leg_gives() -> None:
+    from features.lookup import isin
+    from riskmodel.scoring.batch import _LegsById
+
+    rng = np.random.default_rng(8)
+    ids = [f"D{i:03d}" for i in rng.integers(0, 60, 500)]
+    legs = pd.DataFrame(
+        {"declaration_id": ids, "leg_seq": rng.integers(1, 4, 500), "port_to": "X"}
+    ).astype({"declaration_id": "str"})
+    legs.loc[[3, 40], "declaration_id"] = None
+    grouped = _LegsById(legs)
+    for asked in (
+        pd.Series(["D001", "D007", "D001", "nope", "D059"], dtype="str"),
+        pd.Series([], dtype="str"),
+        pd.Series(sorted(set(ids)), dtype="str"),
+    ):
+        pd.testing.assert_frame_equal(grouped.of(asked), legs[isin(legs["declaration_id"], asked)])
