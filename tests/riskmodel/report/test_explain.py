@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from click.testing import Result
 from typer.testing import CliRunner
 
 from riskmodel.cli import app
@@ -22,26 +23,30 @@ NETWORK = re.compile(
 )
 
 
-@pytest.fixture(scope="module")
-def report(scored, tmp_path_factory: pytest.TempPathFactory, monkeypatch_module) -> Path:  # type: ignore[no-untyped-def]
-    """One report of every red shipment, made through the CLI."""
-    out = tmp_path_factory.mktemp("report") / "r"
-    result = CliRunner().invoke(
+def _explain(scored, scores: Path, out: Path, *options: str) -> Result:  # type: ignore[no-untyped-def]
+    """``riskmodel explain`` through the CLI on ``scores`` with ``scored``'s model."""
+    return CliRunner().invoke(
         app,
         [
             "explain",
             "--model",
             scored.model_uri,
             "--scores",
-            str(scored.scores_dir),
+            str(scores),
             "--out",
             str(out),
-            "--top",
-            str(scored.red),
+            *options,
             "--tracking-uri",
             scored.tracking_uri,
         ],
     )
+
+
+@pytest.fixture(scope="module")
+def report(scored, tmp_path_factory: pytest.TempPathFactory, monkeypatch_module) -> Path:  # type: ignore[no-untyped-def]
+    """One report of every red shipment, made through the CLI."""
+    out = tmp_path_factory.mktemp("report") / "r"
+    result = _explain(scored, scored.scores_dir, out, "--top", str(scored.red))
     assert result.exit_code == 0, result.output + str(result.exception)
     return out
 
@@ -232,21 +237,7 @@ def test_pseudonymisation_is_keyed_consistent_and_refused_without_key(
     from riskmodel import api
 
     monkeypatch.delenv("RISKMODEL_PSEUDONYM_KEY", raising=False)
-    refused = CliRunner().invoke(
-        app,
-        [
-            "explain",
-            "--model",
-            scored.model_uri,
-            "--scores",
-            str(scored.scores_dir),
-            "--out",
-            str(tmp_path / "no-key"),
-            "--pseudonymise",
-            "--tracking-uri",
-            scored.tracking_uri,
-        ],
-    )
+    refused = _explain(scored, scored.scores_dir, tmp_path / "no-key", "--pseudonymise")
     assert refused.exit_code == 2
     assert "RISKMODEL_PSEUDONYM_KEY" in refused.output
     assert not (tmp_path / "no-key").exists()
@@ -295,20 +286,7 @@ def test_another_model_is_refused(scored, tmp_path: Path) -> None:  # type: igno
     scores = pd.read_parquet(copy / "scores.parquet")
     scores["raw_margin"] = scores["raw_margin"] + np.where(scores["risk_rank"] == 3, 0.01, 0.0)
     scores.to_parquet(copy / "scores.parquet", index=False)
-    result = CliRunner().invoke(
-        app,
-        [
-            "explain",
-            "--model",
-            scored.model_uri,
-            "--scores",
-            str(copy),
-            "--out",
-            str(tmp_path / "r"),
-            "--tracking-uri",
-            scored.tracking_uri,
-        ],
-    )
+    result = _explain(scored, copy, tmp_path / "r")
     assert result.exit_code == 4
     assert "not the one that scored" in result.output
     assert not (tmp_path / "r").exists()
@@ -318,20 +296,7 @@ def test_incomplete_scoring_folder_is_a_contract_error(scored, tmp_path: Path) -
     copy = tmp_path / "scores"
     shutil.copytree(scored.scores_dir, copy)
     (copy / "flagged.parquet").unlink()
-    result = CliRunner().invoke(
-        app,
-        [
-            "explain",
-            "--model",
-            scored.model_uri,
-            "--scores",
-            str(copy),
-            "--out",
-            str(tmp_path / "r"),
-            "--tracking-uri",
-            scored.tracking_uri,
-        ],
-    )
+    result = _explain(scored, copy, tmp_path / "r")
     assert result.exit_code == 3
     assert "flagged.parquet" in result.output
 
