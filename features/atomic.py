@@ -1,4 +1,4 @@
-"""Atomic file output: a failed run never leaves a half-written file behind.
+"""Atomic file output (a failed run never leaves a half-written file behind) and file hashes.
 
 Writers produce a temporary file in the destination folder and ``os.replace`` it into place
 only when writing succeeded, so a reader sees either the old file or the complete new one.
@@ -7,10 +7,21 @@ only when writing succeeded, so a reader sees either the old file or the complet
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+
+
+def file_sha256(path: Path | str, *, chunk: int = 1 << 20) -> str:
+    """SHA-256 (hex) of a file's bytes, read ``chunk`` bytes at a time: the one file hash of
+    the project (data fingerprints, scoring and report manifests, ``verify``)."""
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as handle:
+        while block := handle.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def _umask() -> int:

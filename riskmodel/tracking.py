@@ -21,7 +21,6 @@ costs seconds). Conventions:
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import importlib.util
 import os
 import re
@@ -34,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from features.atomic import file_sha256
 from riskmodel.errors import ModelError, UsageError
 
 if TYPE_CHECKING:
@@ -178,15 +178,6 @@ def ensure_experiment(name: str, *, tracking_uri: str) -> str:
         )
     except mlflow.exceptions.MlflowException as exc:
         raise UsageError(f"MLflow tracking store {tracking_uri!r}: {exc.message}") from exc
-
-
-def file_sha256(path: Path, *, chunk: int = 1 << 20) -> str:
-    """SHA-256 of a file's bytes, read in chunks."""
-    digest = hashlib.sha256()
-    with Path(path).open("rb") as handle:
-        while block := handle.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def data_fingerprints(files: Mapping[str, Path], rows: Mapping[str, int]) -> dict[str, Any]:

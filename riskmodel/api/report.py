@@ -68,12 +68,13 @@ def explain(
     reasons per shipment; ``pseudonymise``: entity ids replaced by keyed pseudonyms
     (:mod:`riskmodel.report.pseudonym`).
     """
+    from features.atomic import file_sha256
     from riskmodel import tracking
     from riskmodel.report.build import build_report, read_scoring_dir
     from riskmodel.report.card import card_from_meta, card_markdown
     from riskmodel.report.html import render_html
     from riskmodel.report.pseudonym import Pseudonymiser
-    from riskmodel.report.verify import sha256_file, signing_key, write_manifest
+    from riskmodel.report.verify import signing_key, write_manifest
 
     if top < 0:
         raise UsageError(f"--top must be >= 0, found {top}")
@@ -120,7 +121,7 @@ def explain(
         chain={
             "scoring_manifest": {
                 "path": str(scoring_manifest.resolve()),
-                "sha256": sha256_file(scoring_manifest),
+                "sha256": file_sha256(scoring_manifest),
             }
         },
         parameters={

@@ -26,7 +26,6 @@ JSON types (NaN becomes ``null``).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 from collections.abc import Mapping
@@ -38,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from features.atomic import file_sha256
 from features.errors import ContractError
 from riskmodel.errors import ModelError
 from riskmodel.scoring.batch import FLAGGED_DECLARATION_COLUMNS
@@ -262,14 +262,6 @@ def _group(name: str) -> str:
         return "other"
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while block := handle.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def build_report(
     model: RiskModel,
     run: ScoringRun,
@@ -395,7 +387,7 @@ def build_report(
             "parameters": run.manifest.get("parameters"),
             "scoring_manifest": {
                 "path": manifest_path.name,
-                "sha256": _sha256(manifest_path),
+                "sha256": file_sha256(manifest_path),
                 "created_at": run.manifest.get("created_at"),
                 "code_version": run.manifest.get("code_version"),
             },

@@ -35,7 +35,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from features.atomic import write_text_atomic
+from features.atomic import file_sha256, write_text_atomic
 
 __all__ = [
     "MANIFEST_NAME",
@@ -59,21 +59,12 @@ SIGNING_KEY_ENV = "RISKMODEL_SIGNING_KEY"
 ALGORITHM = "HMAC-SHA256"
 
 
-def sha256_file(path: Path, *, chunk: int = 1 << 20) -> str:
-    """SHA-256 of a file's bytes, read in chunks."""
-    hasher = hashlib.sha256()
-    with Path(path).open("rb") as handle:
-        while block := handle.read(chunk):
-            hasher.update(block)
-    return hasher.hexdigest()
-
-
 def file_entry(path: Path, *, name: str | None = None) -> dict[str, Any]:
     """``{"path", "sha256", "bytes"}`` of one file (``name`` replaces the recorded path)."""
     path = Path(path)
     return {
         "path": name if name is not None else str(path),
-        "sha256": sha256_file(path),
+        "sha256": file_sha256(path),
         "bytes": path.stat().st_size,
     }
 
@@ -180,7 +171,7 @@ def _check_file(item: str, path: Path, entry: Mapping[str, Any], *, required: bo
         if required:
             return Check(item, "missing", f"{path} does not exist")
         return Check(item, "skipped", f"{path} is not reachable from here")
-    found = sha256_file(path)
+    found = file_sha256(path)
     if found != entry.get("sha256"):
         return Check(item, "changed", f"SHA-256 {found}, manifest says {entry.get('sha256')}")
     return Check(item, "ok")

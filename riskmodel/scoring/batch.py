@@ -63,7 +63,6 @@ from __future__ import annotations
 
 import bisect
 import contextlib
-import hashlib
 import json
 import os
 import re
@@ -82,6 +81,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from features.atomic import file_sha256
 from features.contracts import columns as contract_columns
 from features.errors import ContractError, Problem, RiskError
 from features.lookup import isin
@@ -514,14 +514,6 @@ def _columns_of(path: Path, file: str, mapping: Mapping | None) -> list[str]:
 
 
 # ----------------------------------------------------------------------------- helpers
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _code_version() -> str:
@@ -1116,7 +1108,7 @@ def score_batch(
         }
         for item in inputs:
             item_path = Path(item["path"])
-            item["sha256"] = _sha256(item_path)
+            item["sha256"] = file_sha256(item_path)
             item["bytes"] = item_path.stat().st_size
         if _stamp(path) != stamp:
             raise _changed(file, "its size or modification time differs from pass 1")
@@ -1160,7 +1152,7 @@ def score_batch(
                 "selected_by": by,
             },
             "outputs": [
-                {"path": name, "sha256": _sha256(stage / name), "rows": rows}
+                {"path": name, "sha256": file_sha256(stage / name), "rows": rows}
                 for name, rows in written.items()
             ],
             "notices": ignored,
