@@ -324,16 +324,21 @@ def _read_csv(
     return names, table.rename_columns([clean[name] for name in table.column_names])
 
 
-def _read_parquet(
-    path: Path, file: str, wanted: Iterable[str], notices: list[str]
-) -> tuple[list[str], pa.Table]:
-    """All column names (without surrounding whitespace) and a table of ``wanted``, as stored."""
+def parquet_names(path: Path, file: str) -> list[str]:
+    """A Parquet file's column names as stored; an unreadable file is a ContractError."""
     try:
-        stored = list(pq.read_schema(path).names)
+        return list(pq.read_schema(path).names)
     except (pa.ArrowException, OSError) as err:
         raise ContractError(
             f"{file}: cannot be read as Parquet (truncated or corrupt?): {err}"
         ) from err
+
+
+def _read_parquet(
+    path: Path, file: str, wanted: Iterable[str], notices: list[str]
+) -> tuple[list[str], pa.Table]:
+    """All column names (without surrounding whitespace) and a table of ``wanted``, as stored."""
+    stored = parquet_names(path, file)
     names = _clean_names(file, stored, notices)
     wanted = set(wanted)
     include = [raw for raw, name in zip(stored, names, strict=True) if name in wanted]

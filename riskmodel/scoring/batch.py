@@ -493,12 +493,9 @@ def check_model(model: RiskModel, input_columns: list[str], *, file: str) -> Non
 def _columns_of(path: Path, file: str, mapping: Mapping | None) -> list[str]:
     """Contract column names of the declarations file's header (through the mapping)."""
     if path.suffix.lower() == ".parquet":
-        try:
-            names = list(pq.read_schema(path).names)
-        except (pa.ArrowException, OSError) as err:
-            raise ContractError(
-                f"{file}: cannot be read as Parquet (truncated or corrupt?): {err}"
-            ) from err
+        from features.io import parquet_names
+
+        names = parquet_names(path, file)
     else:
         from features.io import _check_encoding, _csv_header
 
