@@ -33,6 +33,7 @@ def score(
     format: str = "parquet",
     chunk_rows: int = 50_000,
     drift_threshold: float = 0.25,
+    workers: int | None = None,
     tracking_uri: str | None = None,
     progress: Progress | None = None,
 ) -> ScoreResult:
@@ -63,6 +64,7 @@ def score(
         format=format,
         chunk_rows=chunk_rows,
         drift_threshold=drift_threshold,
+        workers=workers,
     )
     options.check()
     say(progress, f"loading {model}")

@@ -75,6 +75,10 @@ def score(
     drift_threshold: Annotated[
         float, typer.Option(min=0.0, help="PSI above which a feature is drifting")
     ] = 0.25,
+    workers: Annotated[
+        int | None,
+        typer.Option(min=1, help="processes scoring chunks [default: one per usable core]"),
+    ] = None,
     tracking_uri: TrackingOpt = None,
     quiet: QuietOpt = False,
 ) -> None:
@@ -99,6 +103,7 @@ def score(
             format=format,
             chunk_rows=chunk_rows,
             drift_threshold=drift_threshold,
+            workers=workers,
             tracking_uri=tracking_uri,
             progress=progress,
         )

@@ -18,6 +18,14 @@ id, date, risk, margin, corridor (dictionary codes), the officer rule hit (an in
 index), burden groups (int32 codes into categories that grow chunk by chunk) and each
 chunk's positions of its scored rows. Nothing else of a chunk outlives it.
 
+**Workers.** Chunks are scored by ``workers`` processes (:mod:`riskmodel.scoring.parallel`;
+default one per usable core): this process reads the raw chunks in file order, checks the
+one rule that spans chunks (a repeated id) and hands each chunk to a worker, which types,
+screens, features, predicts and counts it (:func:`_score_chunk`); the results are merged in
+file order. Pass 2's feature work is handed out the same way while this process computes
+the reasons and writes. Every chunk function is a pure function of the model and its chunk,
+so the outputs are the same bytes for any number of workers (a test pins 1 against 3).
+
 **Channels** are assigned over the whole batch (:mod:`riskmodel.scoring.channels`, int8
 channel and int16 ``selected_by`` codes).
 
@@ -56,7 +64,10 @@ Manifest ``timings`` (seconds): ``read`` (reading and typing pass 1's chunks),
 ``features``, ``predict``, ``drift`` (counting the features against the training
 reference), ``channels`` (rule hits, burden groups, the risk order and the
 channel assignment), ``reread`` (pass 2's reading and typing of the flagged rows),
-``flagged_features`` (their features again), ``reasons_shap``, ``reasons_text``, ``write``.
+``flagged_features`` (their features again), ``reasons_shap``, ``reasons_text``, ``write``,
+``wait`` (this process waiting for the workers and merging their results). The steps a
+worker runs are summed over the workers, so with more than one worker the timings add up to
+more than the elapsed time.
 """
 
 from __future__ import annotations
@@ -104,6 +115,7 @@ from riskmodel.scoring.drift import (
     size_band,
     split_drift,
 )
+from riskmodel.scoring.parallel import ChunkRunner, default_workers
 
 if TYPE_CHECKING:
     from features.mapping import Mapping
@@ -163,7 +175,9 @@ class ScoreOptions:
     :mod:`riskmodel.scoring.channels`); ``reasons``: reasons per explained row (0 = none);
     ``reasons_for``: channels whose rows get reasons; ``format``: ``parquet`` or ``csv``
     (flagged stays Parquet); ``chunk_rows``: rows per chunk (memory is bounded by it);
-    ``drift_threshold``: PSI above which a feature is listed as drifting.
+    ``drift_threshold``: PSI above which a feature is listed as drifting; ``workers``:
+    processes that read, type and score chunks (``None``: one per usable core; the outputs
+    do not depend on it, see :mod:`riskmodel.scoring.parallel`).
     """
 
     budget: float = 0.05
@@ -176,6 +190,7 @@ class ScoreOptions:
     format: str = "parquet"
     chunk_rows: int = 50_000
     drift_threshold: float = DEFAULT_THRESHOLD
+    workers: int | None = None
 
     def check(self) -> None:
         """Refuse bad option values with a :class:`UsageError` naming the option."""
@@ -185,6 +200,8 @@ class ScoreOptions:
             raise UsageError(f"--reasons must be >= 0, found {self.reasons}")
         if self.chunk_rows < 1:
             raise UsageError(f"--chunk-rows must be >= 1, found {self.chunk_rows}")
+        if self.workers is not None and self.workers < 1:
+            raise UsageError(f"--workers must be >= 1, found {self.workers}")
         bad = [c for c in self.reasons_for if c not in ("red", "yellow")]
         if bad or not self.reasons_for:
             raise UsageError(
@@ -634,13 +651,16 @@ class _Codes:
         self.categories = pd.Index([], dtype=object)
         self.codes: list[np.ndarray] = []
 
-    def add(self, values: pd.Series | np.ndarray) -> None:
-        values = pd.Series(values, copy=False).astype(object)
-        present = pd.Index(pd.unique(values[values.notna()]), dtype=object)
-        new = present[self.categories.get_indexer(present) < 0]
+    def add_codes(self, codes: np.ndarray, levels: np.ndarray) -> None:
+        """Append a chunk's column, factorized (``codes`` into ``levels``, -1 = missing,
+        levels in order of first appearance) as a chunk function returns it; new levels
+        join the categories in that order."""
+        levels_index = pd.Index(levels, dtype=object)
+        new = levels_index[self.categories.get_indexer(levels_index) < 0]
         if len(new):
             self.categories = self.categories.append(new)
-        self.codes.append(self.categories.get_indexer(pd.Index(values)).astype(np.int32))
+        mapped = np.append(self.categories.get_indexer(levels_index), -1).astype(np.int32)
+        self.codes.append(mapped[codes])
 
     def categorical(self) -> pd.Categorical:
         codes = np.concatenate(self.codes) if self.codes else np.zeros(0, dtype=np.int32)
@@ -707,6 +727,236 @@ def _risk_order(risk: np.ndarray, ids: pa.ChunkedArray) -> np.ndarray:
     return order.astype(np.int64)
 
 
+@dataclass(frozen=True)
+class _Context:
+    """What every chunk function reads: the model, the options, the other sources, and
+    where the declarations come from (shared with forked workers, never written)."""
+
+    model: RiskModel
+    file: str
+    file_name: str
+    mapping: Mapping | None
+    options: ScoreOptions
+    id_column: str
+    legs: _LegsById | None
+    ports: pd.DataFrame | None
+    leg_rejects: dict[str, list[str]]
+    importer_past: pd.Series
+
+    def features_of(self, rows: pd.DataFrame) -> pd.DataFrame:
+        """The model's features of typed declaration rows, with their route legs."""
+        from features.sources import Sources
+
+        state = self.model.pipeline.state_
+        chunk_legs = self.legs.of(rows["declaration_id"]) if self.legs is not None else None
+        batch = Sources(
+            declarations=rows,
+            route_legs=chunk_legs,
+            ports=self.ports,
+            extra_categorical=tuple(state.extra_categorical),
+            extra_numeric=tuple(state.extra_numeric),
+        )
+        features = self.model.features(batch).copy(deep=False)
+        # pandas deep-copies ``attrs`` (the feature lists) on every column access; the drift
+        # counts and the flagged columns read every feature column
+        features.attrs = {}
+        return features
+
+
+@dataclass(frozen=True)
+class _Chunk:
+    """A pass-1 job: a chunk's raw rows, the file rows before it, and the rows whose id an
+    earlier chunk already holds (``{1-based row in the chunk: (column, reason)}``)."""
+
+    raw: pa.Table
+    offset: int
+    duplicates: dict[int, tuple[str, str]]
+
+
+@dataclass
+class _Scored:
+    """A pass-1 result: the chunk's rejects (file row, column, id, reason) and the small
+    per-row arrays of its scored rows (see :class:`_Kept`), drift counts and timings."""
+
+    rejects: list[tuple[int, str | None, Any, str]]
+    positions: np.ndarray
+    ids: pa.Array
+    rule: np.ndarray
+    declared_at: np.ndarray
+    corridor: pa.Array
+    risk: np.ndarray
+    margin: np.ndarray
+    groups: dict[str, tuple[np.ndarray, np.ndarray] | None]
+    drift_rows: int
+    drift_counts: dict[str, np.ndarray]
+    timings: dict[str, float]
+    pid: int = field(default_factory=os.getpid)
+
+
+def _factorized(values: pd.Series | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(int32 codes, -1 = missing; levels in order of first appearance) of a column."""
+    codes, levels = pd.factorize(pd.Series(values, copy=False).astype(object))
+    return codes.astype(np.int32), np.asarray(levels, dtype=object)
+
+
+def _score_chunk(ctx: _Context, job: _Chunk) -> _Scored:
+    """Pass 1 of one chunk (a chunk function of :class:`~riskmodel.scoring.parallel.
+    ChunkRunner`): type it, reject its bad rows, score the rest."""
+    from features.io import read_table
+    from riskmodel.scoring.parallel import predict_threads
+
+    timings: dict[str, float] = {}
+    clock = time.perf_counter()
+
+    def lap(step: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        timings[step] = timings.get(step, 0.0) + now - clock
+        clock = now
+
+    model, options, raw, offset = ctx.model, ctx.options, job.raw, job.offset
+    result = read_table(
+        raw, "declarations", file=ctx.file, mapping=ctx.mapping, require_labels=False
+    )
+    lap("read")
+    grouped = _group_problems(result.problems)
+    all_ids = _raw_ids(raw, ctx.id_column)
+    valid = result.frame
+    # worded as the reader words a repeat within one chunk, so the reason does not depend
+    # on where the chunks end
+    extra_reject = {row: why for row, why in job.duplicates.items() if row not in grouped}
+    refused = model.pipeline.screen(valid)
+    for idx, column, why in zip(refused.index, refused["column"], refused["reason"], strict=True):
+        hint = " (score it with a model whose state ends before it)"
+        extra_reject.setdefault(
+            int(idx) + 1, (str(column), str(why) + (hint if column == "declared_at" else ""))
+        )
+    if ctx.leg_rejects:
+        for idx, decl_id in enumerate(valid["declaration_id"].astype(object)):
+            bad_legs = ctx.leg_rejects.get(str(decl_id))
+            if bad_legs:
+                extra_reject.setdefault(
+                    int(valid.index[idx]) + 1,
+                    ("declaration_id", "route leg rejected: " + " | ".join(bad_legs)),
+                )
+    rejects: list[tuple[int, str | None, Any, str]] = []
+    for local in sorted(set(grouped) | set(extra_reject)):
+        if local in grouped:
+            problems = grouped[local]
+            rejects.append(
+                (
+                    offset + local,
+                    problems[0].column,
+                    all_ids[local - 1].as_py(),
+                    _shift_rows(_reason_text(problems), offset),
+                )
+            )
+        else:
+            where, reason = extra_reject[local]
+            rejects.append((offset + local, where, all_ids[local - 1].as_py(), reason))
+    drop = np.isin(valid.index.to_numpy() + 1, np.fromiter(extra_reject, dtype=np.int64))
+    valid = valid[~drop]
+    del all_ids, result
+    scored = _Scored(
+        rejects=rejects,
+        positions=valid.index.to_numpy().astype(np.int32),
+        ids=_arrow_text(valid["declaration_id"]),
+        rule=np.zeros(0, dtype=np.int16),
+        declared_at=np.zeros(0, dtype="datetime64[us]"),
+        corridor=pc.dictionary_encode(pa.array([], pa.string())),
+        risk=np.zeros(0),
+        margin=np.zeros(0),
+        groups={},
+        drift_rows=0,
+        drift_counts={},
+        timings=timings,
+    )
+    if len(valid) == 0:
+        return scored
+    features = ctx.features_of(valid)
+    lap("features")
+    matrix = model.matrix(features)
+    margin = np.asarray(
+        model.booster.predict(matrix, raw_score=True, num_threads=predict_threads()), dtype=float
+    )
+    scored.risk = np.asarray(model.calibrator.transform(margin), dtype=float)
+    scored.margin = margin
+    del matrix
+    lap("predict")
+    if model.drift_reference:
+        meter = DriftMeter(model.drift_reference)
+        meter.add(features)
+        scored.drift_rows, scored.drift_counts = meter.rows_, meter.counts_
+    lap("drift")
+    scored.rule = (
+        options.rules.first_index(valid.assign(corridor_id=features["corridor_id"]))
+        if options.rules is not None
+        else np.full(len(valid), -1, dtype=np.int16)
+    )
+    scored.declared_at = valid["declared_at"].to_numpy(dtype="datetime64[us]")
+    scored.corridor = pc.dictionary_encode(_arrow_text(features["corridor_id"]))
+    for key in ("origin_country", "transport_mode"):
+        scored.groups[key] = _factorized(valid[key]) if key in valid.columns else None
+    scored.groups["importer_size_band"] = _factorized(
+        size_band(valid["importer_id"].map(ctx.importer_past).fillna(0).to_numpy(dtype=float))
+    )
+    lap("channels")
+    return scored
+
+
+@dataclass(frozen=True)
+class _Flagged:
+    """A pass-2 job: flagged rows of one or more chunks, re-read (``raw``: each chunk's
+    flagged raw rows, the ids pass 1 scored there, the chunk's number) and their scored
+    positions (``where``)."""
+
+    parts: list[tuple[pa.Table, pa.Array, int]]
+    where: np.ndarray
+
+
+@dataclass
+class _Refeatured:
+    """A pass-2 result: the flagged rows as typed, their feature frame (as flagged.parquet
+    holds it), their scored positions and timings."""
+
+    rows: pd.DataFrame
+    frame: pd.DataFrame
+    where: np.ndarray
+    timings: dict[str, float]
+    pid: int = field(default_factory=os.getpid)
+
+
+def _refeature(ctx: _Context, job: _Flagged) -> _Refeatured:
+    """Pass 2 of a group of flagged rows (a chunk function): type them again, check they
+    are the rows of pass 1, and compute their features again."""
+    from features.io import read_table
+
+    started = time.perf_counter()
+    frames = []
+    for raw, expected, number in job.parts:
+        result = read_table(
+            raw, "declarations", file=ctx.file, mapping=ctx.mapping, require_labels=False
+        )
+        rows = result.frame
+        if (
+            result.problems
+            or len(rows) != raw.num_rows
+            or not _arrow_text(rows["declaration_id"]).equals(expected)
+        ):
+            raise _changed(ctx.file, f"rows of chunk {number + 1} differ from pass 1")
+        frames.append(rows)
+    rows = pd.concat(frames, ignore_index=True)
+    read = time.perf_counter()
+    features = ctx.features_of(rows)
+    frame = _feature_frame(features, ctx.model.feature_names, set(ctx.model.categorical_features))
+    return _Refeatured(
+        rows=rows,
+        frame=frame,
+        where=job.where,
+        timings={"reread": read - started, "flagged_features": time.perf_counter() - read},
+    )
+
+
 def score_batch(
     model: RiskModel,
     data: Path,
@@ -728,7 +978,7 @@ def score_batch(
     channels are assigned (between the passes).
     """
     from features.contracts import required_columns
-    from features.io import find_source, read_source, read_table
+    from features.io import find_source, read_source
 
     options = options or ScoreOptions()
     options.check()
@@ -811,114 +1061,79 @@ def score_batch(
     id_column = (
         mapping.columns.get("declaration_id", "declaration_id") if mapping else "declaration_id"
     )
+    context = _Context(
+        model=model,
+        file=file,
+        file_name=path.name,
+        mapping=mapping,
+        options=options,
+        id_column=id_column,
+        legs=legs,
+        ports=others["ports"],
+        leg_rejects=leg_rejects,
+        importer_past=importer_past,
+    )
+    workers = options.workers if options.workers is not None else default_workers()
 
-    def features_of(rows: pd.DataFrame) -> pd.DataFrame:
-        from features.sources import Sources
+    def add_timings(parts: dict[str, float], pid: int) -> None:
+        """A chunk function's step times, and the parent's wait for it (less those steps
+        when the chunk ran in this process)."""
+        nonlocal clock
+        for step, seconds in parts.items():
+            timings[step] = round(timings.get(step, 0.0) + seconds, 4)
+        if pid == os.getpid():
+            clock += sum(parts.values())
+        lap("wait")
 
-        chunk_legs = legs.of(rows["declaration_id"]) if legs is not None else None
-        batch = Sources(
-            declarations=rows,
-            route_legs=chunk_legs,
-            ports=others["ports"],
-            extra_categorical=tuple(state.extra_categorical),
-            extra_numeric=tuple(state.extra_numeric),
-        )
-        features = model.features(batch).copy(deep=False)
-        # pandas deep-copies ``attrs`` (the feature lists) on every column access; the drift
-        # counts and the flagged columns read every feature column
-        features.attrs = {}
-        return features
+    def pass_one() -> Iterator[_Chunk]:
+        """Pass 1's jobs, read here in file order: each chunk's raw rows, and its rows
+        whose id an earlier chunk holds (the one check that spans chunks)."""
+        nonlocal offset
+        for raw in _chunks(path, file, wanted, options.chunk_rows, fmt):
+            all_ids = _raw_ids(raw, id_column)
+            duplicates = {
+                local + 1: (
+                    "declaration_id",
+                    f"column 'declaration_id': duplicate value {all_ids[local].as_py()!r}, "
+                    f"first seen at row {seen}",
+                )
+                for local, seen in seen_ids.earlier_then_add(all_ids, offset).items()
+            }
+            kept.chunk_rows.append(raw.num_rows)
+            job = _Chunk(raw=raw, offset=offset, duplicates=duplicates)
+            offset += raw.num_rows
+            lap("read")
+            yield job
 
     stamp = _stamp(path)
     parent = out.resolve().parent
     parent.mkdir(parents=True, exist_ok=True)
     stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.staging-", dir=parent))
+    runner = ChunkRunner(context, workers=workers)
     try:
         # ------------------------------------------------------------ pass 1
-        for raw in _chunks(path, file, wanted, options.chunk_rows, fmt):
-            result = read_table(
-                raw, "declarations", file=file, mapping=mapping, require_labels=False
-            )
-            lap("read")
-            grouped = _group_problems(result.problems)
-            all_ids = _raw_ids(raw, id_column)
-            valid = result.frame
-            extra_reject: dict[int, tuple[str, str]] = {}
-            for local, seen in seen_ids.earlier_then_add(all_ids, offset).items():
-                if (local + 1) not in grouped:
-                    # worded as the reader words a repeat within one chunk, so the reason
-                    # does not depend on where the chunks end
-                    extra_reject[local + 1] = (
-                        "declaration_id",
-                        f"column 'declaration_id': duplicate value {all_ids[local].as_py()!r}, "
-                        f"first seen at row {seen}",
-                    )
-            refused = pipeline.screen(valid)
-            for idx, column, why in zip(
-                refused.index, refused["column"], refused["reason"], strict=True
-            ):
-                hint = " (score it with a model whose state ends before it)"
-                extra_reject.setdefault(
-                    int(idx) + 1,
-                    (str(column), str(why) + (hint if column == "declared_at" else "")),
-                )
-            if leg_rejects:
-                for idx, decl_id in enumerate(valid["declaration_id"].astype(object)):
-                    bad_legs = leg_rejects.get(str(decl_id))
-                    if bad_legs:
-                        extra_reject.setdefault(
-                            int(valid.index[idx]) + 1,
-                            ("declaration_id", "route leg rejected: " + " | ".join(bad_legs)),
-                        )
-            for local in sorted(set(grouped) | set(extra_reject)):
-                if local in grouped:
-                    problems = grouped[local]
-                    reason = _shift_rows(_reason_text(problems), offset)
-                    column = problems[0].column
-                else:
-                    column, reason = extra_reject[local]
-                decl_id = all_ids[local - 1].as_py()
-                rejects.add(path.name, offset + local, column, decl_id, reason, declaration=True)
-            drop = np.isin(valid.index.to_numpy() + 1, np.fromiter(extra_reject, dtype=np.int64))
-            valid = valid[~drop]
-            del all_ids, result
-            kept.chunk_rows.append(raw.num_rows)
-            kept.positions.append(valid.index.to_numpy().astype(np.int32))
-            kept.ids.append(_arrow_text(valid["declaration_id"]))
-            if len(valid):
-                features = features_of(valid)
-                lap("features")
-                matrix = model.matrix(features)
-                margin = np.asarray(model.booster.predict(matrix, raw_score=True), dtype=float)
-                risk = model.calibrator.transform(margin)
-                del matrix
-                lap("predict")
-                if meter is not None:
-                    meter.add(features)
-                lap("drift")
-                kept.rule.append(
-                    options.rules.first_index(valid.assign(corridor_id=features["corridor_id"]))
-                    if options.rules is not None
-                    else np.full(len(valid), -1, dtype=np.int16)
-                )
-                kept.declared_at.append(valid["declared_at"].to_numpy(dtype="datetime64[us]"))
-                kept.corridor.append(pc.dictionary_encode(_arrow_text(features["corridor_id"])))
-                kept.risk.append(np.asarray(risk, dtype=float))
-                kept.margin.append(margin)
-                for key in ("origin_country", "transport_mode"):
-                    if key in valid.columns:
-                        kept.groups[key].add(valid[key])
-                    else:
+        scored_rows = 0
+        for part in runner.map(_score_chunk, pass_one()):
+            for row, column, decl_id, reason in part.rejects:
+                rejects.add(path.name, row, column, decl_id, reason, declaration=True)
+            kept.positions.append(part.positions)
+            kept.ids.append(part.ids)
+            scored_rows += len(part.positions)
+            if len(part.positions):
+                kept.rule.append(part.rule)
+                kept.declared_at.append(part.declared_at)
+                kept.corridor.append(part.corridor)
+                kept.risk.append(part.risk)
+                kept.margin.append(part.margin)
+                for key, values in part.groups.items():
+                    if values is None:
                         kept.absent.add(key)
-                kept.groups["importer_size_band"].add(
-                    size_band(
-                        valid["importer_id"].map(importer_past).fillna(0).to_numpy(dtype=float)
-                    )
-                )
-                del features
-                lap("channels")
-            offset += raw.num_rows
-            say(f"pass 1: {offset:,} rows read, {sum(len(p) for p in kept.positions):,} scored")
+                    else:
+                        kept.groups[key].add_codes(*values)
+                if meter is not None:
+                    meter.merge(part.drift_rows, part.drift_counts)
+            add_timings(part.timings, part.pid)
+            say(f"pass 1: {offset:,} rows read, {scored_rows:,} scored")
         if offset == 0:
             raise ContractError(f"{file}: no data rows: expected at least one declaration")
         inputs.insert(0, {"path": str(path), "rows": offset})
@@ -957,49 +1172,15 @@ def score_batch(
         model_version = str(source.version) if source.version is not None else None
         flagged_writer = _FlaggedWriter(stage / "flagged.parquet", names, cats)
         reasons_parts: list[tuple[np.ndarray, pd.DataFrame]] = []
-        pending: list[tuple[pd.DataFrame, np.ndarray]] = []
 
-        def explain_flagged() -> None:
-            """Features, reasons and flagged rows of the rows gathered in ``pending``: one
-            feature computation per ``chunk_rows`` flagged rows, not one per input chunk
-            (a feature call has a fixed cost)."""
-            rows = pd.concat([r for r, _ in pending], ignore_index=True)
-            where = np.concatenate([w for _, w in pending])
-            pending.clear()
-            features = features_of(rows)
-            frame = _feature_frame(features, names, cats)
-            del features
-            lap("flagged_features")
-            why = explain[where]
-            if why.any():
-                from riskmodel.scoring.reasons import contributions, top_reasons
-
-                asked = frame[why]
-                contrib = contributions(model, asked)
-                lap("reasons_shap")
-                gap = np.max(np.abs(contrib.raw_margin - margin_all[where[why]]))
-                if gap > 1e-9:
-                    raise RiskError(
-                        f"reasons: SHAP contributions sum to a raw margin {gap:.3g} away from "
-                        "the scored one; refusing to write inconsistent reasons"
-                    )
-                reasons_parts.append((where[why], top_reasons(contrib, asked, k=options.reasons)))
-                lap("reasons_text")
-            flagged_writer.write(
-                rows,
-                frame,
-                channel=code[where],
-                selected=channels.selected_code[where],
-                labels=channels.selected_labels,
-                legs=legs,
-            )
-            lap("write")
-
-        if flag.any():
+        def pass_two() -> Iterator[_Flagged]:
+            """Pass 2's jobs: the flagged rows re-read chunk by chunk and gathered into jobs
+            of about ``chunk_rows`` rows (a feature computation has a fixed cost)."""
             if _stamp(path) != stamp:
                 raise _changed(file, "its size or modification time differs from pass 1")
             start = 0
-            held = 0
+            held: list[tuple[pa.Table, pa.Array, int]] = []
+            where: list[np.ndarray] = []
             chunks = _chunks(path, file, wanted, options.chunk_rows, fmt)
             for number, raw in enumerate(chunks):
                 if number >= len(kept.chunk_rows) or raw.num_rows != kept.chunk_rows[number]:
@@ -1008,35 +1189,54 @@ def score_batch(
                 mine = flag[start : start + size]
                 if mine.any():
                     take = kept.positions[number][mine]
-                    result = read_table(
-                        raw.take(pa.array(take)),
-                        "declarations",
-                        file=file,
-                        mapping=mapping,
-                        require_labels=False,
-                    )
-                    rows = result.frame
                     expected = kept.ids[number].filter(pa.array(mine))
-                    if (
-                        result.problems
-                        or len(rows) != len(take)
-                        or not _arrow_text(rows["declaration_id"]).equals(expected)
-                    ):
-                        raise _changed(file, f"rows of chunk {number + 1} differ from pass 1")
-                    pending.append((rows, start + np.flatnonzero(mine)))
-                    held += len(rows)
-                    lap("reread")
-                    if held >= options.chunk_rows:
-                        explain_flagged()
-                        held = 0
+                    held.append((raw.take(pa.array(take)), expected, number))
+                    where.append(start + np.flatnonzero(mine))
+                    if sum(len(w) for w in where) >= options.chunk_rows:
+                        lap("reread")
+                        yield _Flagged(parts=held, where=np.concatenate(where))
+                        held, where = [], []
                 start += size
                 say(f"pass 2: {start:,} of {n:,} scored rows done")
-            if pending:
-                explain_flagged()
             if start != n:
                 raise _changed(file, "it holds fewer chunks than in pass 1")
+            lap("reread")
+            if held:
+                yield _Flagged(parts=held, where=np.concatenate(where))
+
+        if flag.any():
+            for done in runner.map(_refeature, pass_two()):
+                add_timings(done.timings, done.pid)
+                where, frame = done.where, done.frame
+                why = explain[where]
+                if why.any():
+                    from riskmodel.scoring.reasons import contributions, top_reasons
+
+                    asked = frame[why]
+                    contrib = contributions(model, asked)
+                    lap("reasons_shap")
+                    gap = np.max(np.abs(contrib.raw_margin - margin_all[where[why]]))
+                    if gap > 1e-9:
+                        raise RiskError(
+                            f"reasons: SHAP contributions sum to a raw margin {gap:.3g} away "
+                            "from the scored one; refusing to write inconsistent reasons"
+                        )
+                    reasons_parts.append(
+                        (where[why], top_reasons(contrib, asked, k=options.reasons))
+                    )
+                    lap("reasons_text")
+                flagged_writer.write(
+                    done.rows,
+                    frame,
+                    channel=code[where],
+                    selected=channels.selected_code[where],
+                    labels=channels.selected_labels,
+                    legs=legs,
+                )
+                lap("write")
             if _stamp(path) != stamp:
                 raise _changed(file, "its size or modification time differs from pass 1")
+        runner.close()
         flagged_writer.close()
         lap("write")
 
@@ -1138,6 +1338,7 @@ def score_batch(
                 ),
                 "format": options.format,
                 "chunk_rows": options.chunk_rows,
+                "workers": runner.workers,
                 "history": None if history is None else str(history),
             },
             "counts": {
@@ -1169,6 +1370,7 @@ def score_batch(
         )
         _publish(stage, out, [*written, "manifest.json"])
     finally:
+        runner.close()
         shutil.rmtree(stage, ignore_errors=True)
     return ScoreResult(out=out, manifest=manifest, drifting=drifting)
 

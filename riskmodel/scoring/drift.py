@@ -212,6 +212,13 @@ class DriftMeter:
                 counts = np.append(known, [other, int(missing.sum())]).astype(float)
             self.counts_[name] = self.counts_.get(name, 0) + counts
 
+    def merge(self, rows: int, counts: dict[str, np.ndarray]) -> None:
+        """Add another meter's ``rows_`` and ``counts_`` (e.g. a chunk counted in a worker
+        process); counts are whole numbers, so the sum does not depend on the order."""
+        self.rows_ += rows
+        for name, values in counts.items():
+            self.counts_[name] = self.counts_.get(name, 0) + values
+
     def psi(self) -> dict[str, float]:
         """PSI per feature of everything added so far (empty when nothing was added)."""
         if self.rows_ == 0:

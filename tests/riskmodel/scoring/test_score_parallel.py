@@ -1,0 +1,152 @@
+"""Scoring in worker processes: the outputs do not depend on how many workers score the
+chunks, and the chunk runner keeps job order, carries a worker's domain error back with its
+exit code, and turns a dead worker into a clear error (real forked processes throughout)."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from features.errors import ContractError, RiskError, RowProblemsError
+from riskmodel import api
+from riskmodel.cli import app
+from riskmodel.errors import ModelError
+from riskmodel.scoring.parallel import ChunkRunner, predict_threads
+
+OUTPUTS = ("scores.parquet", "flagged.parquet", "corridors.parquet", "rejects.parquet")
+
+
+def test_one_worker_and_three_write_the_same_bytes(
+    scoring_setup, small_world: Path, batch_writer, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    batch = scoring_setup.future.head(300).copy()
+    batch.loc[5, "gross_weight_kg"] = -5.0  # a row problem
+    batch.loc[77, "declaration_id"] = batch.loc[3, "declaration_id"]  # a repeat across chunks
+    data = batch_writer(tmp_path / "data", batch)
+    legs = pd.read_parquet(small_world / "route_legs.parquet")
+    legs[legs["declaration_id"].isin(set(batch["declaration_id"]))].to_parquet(
+        data / "route_legs.parquet", index=False
+    )
+    manifests = {}
+    for workers in (1, 3):
+        out = tmp_path / f"out-{workers}"
+        api.score(
+            str(scoring_setup.model_dir),
+            data,
+            out=out,
+            chunk_rows=23,
+            budget=0.1,
+            yellow_budget=0.1,
+            reasons_for=("red", "yellow"),
+            workers=workers,
+        )
+        manifest = json.loads((out / "manifest.json").read_text())
+        assert manifest["parameters"].pop("workers") == workers
+        for key in ("created_at", "timings"):
+            manifest.pop(key)
+        manifests[workers] = manifest
+    for name in OUTPUTS:
+        assert (tmp_path / "out-1" / name).read_bytes() == (tmp_path / "out-3" / name).read_bytes()
+    assert manifests[1] == manifests[3]
+    assert manifests[1]["counts"]["rejected"] == 2
+    assert manifests[1]["drift"]["rows_counted"] == 298
+
+
+def test_the_cli_refuses_zero_workers(scoring_setup, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    done = CliRunner().invoke(
+        app,
+        [
+            "score",
+            str(scoring_setup.future_dir),
+            "--model",
+            str(scoring_setup.model_dir),
+            "--out",
+            str(tmp_path / "out"),
+            "--workers",
+            "0",
+        ],
+    )
+    assert done.exit_code == 2
+    assert not (tmp_path / "out").exists()
+
+
+# chunk functions (module level: a forked worker finds them by name)
+
+
+def _square_slowly(context: int, job: int) -> tuple[int, int, int]:
+    time.sleep(0.05 if job % 3 == 0 else 0.0)  # later jobs finish first
+    return job, job * job + context, os.getpid()
+
+
+def _fail_at_four(context: int, job: int) -> int:
+    if job == 4:
+        raise ModelError(f"job {job} cannot be scored")
+    return job
+
+
+def _rows_fail(context: int, job: int) -> int:
+    if job == 2:
+        raise RowProblemsError([])
+    return job
+
+
+def _die_at_three(context: int, job: int) -> int:
+    if job == 3:
+        os._exit(9)
+    return job
+
+
+def _threads(context: int, job: int) -> int:
+    return predict_threads()
+
+
+def test_results_come_back_in_job_order_from_other_processes() -> None:
+    with ChunkRunner(100, workers=2) as runner:
+        got = list(runner.map(_square_slowly, range(10)))
+    assert [(job, value) for job, value, _ in got] == [(j, j * j + 100) for j in range(10)]
+    pids = {pid for _, _, pid in got}
+    assert os.getpid() in pids  # the first job runs here
+    assert len(pids) >= 2
+
+
+def test_one_worker_runs_everything_here() -> None:
+    with ChunkRunner(0, workers=1) as runner:
+        got = list(runner.map(_square_slowly, range(4)))
+        threads = list(runner.map(_threads, range(3)))
+    assert {pid for _, _, pid in got} == {os.getpid()}
+    assert threads == [0, 0, 0]
+
+
+def test_workers_predict_with_one_thread() -> None:
+    with ChunkRunner(0, workers=2) as runner:
+        threads = list(runner.map(_threads, range(6)))
+    assert threads[0] == 0  # the first job, here
+    assert threads[1:] == [1] * 5
+
+
+def test_a_domain_error_in_a_worker_is_raised_here_with_its_exit_code() -> None:
+    with ChunkRunner(0, workers=2) as runner, pytest.raises(ModelError) as caught:
+        list(runner.map(_fail_at_four, range(10)))
+    assert str(caught.value) == "job 4 cannot be scored"
+    assert caught.value.exit_code == 4
+    with ChunkRunner(0, workers=2) as runner, pytest.raises(RowProblemsError) as rows:
+        list(runner.map(_rows_fail, range(10)))
+    assert rows.value.exit_code == ContractError.exit_code
+    assert str(rows.value) == "0 row(s) violate the contract:\n"
+    assert rows.value.problems == []
+
+
+def test_a_dead_worker_is_a_clear_error() -> None:
+    with ChunkRunner(0, workers=2) as runner, pytest.raises(RiskError, match="worker process died"):
+        list(runner.map(_die_at_three, range(8)))
+
+
+def test_zero_workers_is_refused() -> None:
+    with pytest.raises(ValueError, match="workers must be >= 1"):
+        ChunkRunner(0, workers=0)
