@@ -115,7 +115,7 @@ from riskmodel.scoring.drift import (
     size_band,
     split_drift,
 )
-from riskmodel.scoring.parallel import ChunkRunner, default_workers
+from riskmodel.scoring.parallel import ChunkRunner, default_workers, release_memory
 
 if TYPE_CHECKING:
     from features.mapping import Mapping
@@ -1207,6 +1207,7 @@ def score_batch(
         if offset == 0:
             raise ContractError(f"{file}: no data rows: expected at least one declaration")
         inputs.insert(0, {"path": str(path), "rows": offset})
+        seen_ids = _SeenIds()  # every id of pass 1 (150 MB at 5M rows) is no longer needed
 
         # ------------------------------------------------------------ channels
         sizes = [len(p) for p in kept.positions]
@@ -1230,6 +1231,7 @@ def score_batch(
             seed=options.seed,
         )
         del order, rule_all
+        release_memory()
         code = channels.channel_code
         flag = code != GREEN
         explain = np.isin(code, [_CHANNEL_CODE[c] for c in options.reasons_for])
@@ -1245,7 +1247,9 @@ def score_batch(
 
         def pass_two() -> Iterator[_Flagged]:
             """Pass 2's jobs: the flagged rows re-read chunk by chunk and gathered into jobs
-            of about ``chunk_rows`` rows (a feature computation has a fixed cost)."""
+            of about half ``chunk_rows`` rows: a feature computation has a fixed cost, and
+            each job comes back as a table of every feature, up to ``workers`` of them held
+            here at once while the run's per-row arrays are all in memory."""
             if _stamp(path) != stamp:
                 raise _changed(file, "its size or modification time differs from pass 1")
             start = 0
@@ -1262,7 +1266,7 @@ def score_batch(
                     expected = kept.ids[number].filter(pa.array(mine))
                     held.append((raw.take(pa.array(take)), expected, number))
                     where.append(start + np.flatnonzero(mine))
-                    if sum(len(w) for w in where) >= options.chunk_rows:
+                    if sum(len(w) for w in where) >= max(1, options.chunk_rows // 2):
                         lap("reread")
                         yield flagged_job(held, where)
                         held, where = [], []
@@ -1288,7 +1292,7 @@ def score_batch(
             )
 
         if flag.any():
-            for done in runner.map(_refeature, pass_two()):
+            for done in runner.map(_refeature, pass_two(), ahead=0):
                 add_timings(done.timings, done.pid)
                 if len(done.where):
                     from riskmodel.scoring.reasons import contributions, top_reasons

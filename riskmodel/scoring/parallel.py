@@ -45,7 +45,7 @@ from typing import Any, Generic, TypeVar
 
 from features.errors import RiskError
 
-__all__ = ["ChunkRunner", "default_workers", "predict_threads"]
+__all__ = ["ChunkRunner", "default_workers", "predict_threads", "release_memory"]
 
 C = TypeVar("C")
 J = TypeVar("J")
@@ -70,6 +70,29 @@ def predict_threads() -> int:
     return 1 if _IN_WORKER else 0
 
 
+def release_memory() -> None:
+    """Give the memory freed by a finished chunk back to the system: glibc keeps freed heap
+    pages (``malloc_trim`` returns them) and Arrow's pool keeps freed buffers
+    (``release_unused``). A worker that has scored a chunk otherwise stays at that chunk's
+    peak while it waits, and the workers' idle peaks add up with the parent's own. A no-op
+    where there is no glibc."""
+    import ctypes
+    import ctypes.util
+
+    import pyarrow as pa
+
+    pa.default_memory_pool().release_unused()
+    global _LIBC
+    if _LIBC is None:
+        name = ctypes.util.find_library("c")
+        _LIBC = ctypes.CDLL(name) if name else False
+    if _LIBC and hasattr(_LIBC, "malloc_trim"):
+        _LIBC.malloc_trim(0)
+
+
+_LIBC: Any = None
+
+
 def _start_worker() -> None:
     global _IN_WORKER
     _IN_WORKER = True
@@ -92,6 +115,8 @@ def _call(fn: Callable[[Any, Any], Any], job: Any) -> Any:
         return fn(_CONTEXT, job)
     except RiskError as exc:
         return _Failed(type(exc), str(exc), dict(vars(exc)))
+    finally:
+        release_memory()
 
 
 def _raise(failed: _Failed) -> None:
@@ -156,10 +181,14 @@ class ChunkRunner(Generic[C]):
             first = next(source, None)
             if first is None:
                 return
-            yield fn(self.context, first)
+            result = fn(self.context, first)
+            release_memory()
+            yield result
             if self.workers == 1:
                 for job in source:
-                    yield fn(self.context, job)
+                    result = fn(self.context, job)
+                    release_memory()
+                    yield result
                 return
         pool: ProcessPoolExecutor | None = None
         waiting: deque[Future[Any]] = deque()
