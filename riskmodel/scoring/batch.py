@@ -843,9 +843,13 @@ class _Scored:
 
 
 def _factorized(values: pd.Series | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(int32 codes, -1 = missing; levels in order of first appearance) of a column."""
-    codes, levels = pd.factorize(pd.Series(values, copy=False).astype(object))
-    return codes.astype(np.int32), np.asarray(levels, dtype=object)
+    """(int32 codes, -1 = missing; levels in order of first appearance) of a column.
+
+    Factorized in the column's own dtype (an Arrow string column without a Python string
+    per row); only the levels become Python objects.
+    """
+    codes, levels = pd.factorize(pd.Series(values, copy=False))
+    return codes.astype(np.int32), np.asarray(pd.Index(levels).astype(object), dtype=object)
 
 
 def _score_chunk(ctx: _Context, job: _Chunk) -> _Scored:
