@@ -939,6 +939,7 @@ def score_batch(
             order,
             rule_all,
             rule_names=rule_names,
+            ids=ids,
             budget=options.budget,
             yellow_budget=options.yellow_budget,
             exploration=options.exploration,
