@@ -47,7 +47,9 @@ matches any of its values::
 Conditions: ``importer_id``, ``exporter_id``, ``declarant_id``, ``hs_prefix``,
 ``origin_country``, ``export_country``, ``port_of_loading``, ``port_of_entry``,
 ``transport_mode``, ``corridor_id``. An unknown key, a rule without a name or a condition,
-or a repeated name is a :class:`~riskmodel.errors.UsageError` (exit 2) naming the rule.
+or a repeated name is a :class:`~riskmodel.errors.UsageError` (exit 2) naming the rule; a
+legacy targeting rules file (:mod:`riskmodel.rules`: rules with ``points``) is a UsageError
+saying so.
 """
 
 from __future__ import annotations
@@ -155,6 +157,15 @@ def load_officer_rules(path: Path) -> RuleSet:
         doc = tomllib.loads(data.decode("utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise UsageError(f"{path}: cannot read the rules file: {exc}") from None
+    entries = doc.get("rule")
+    if isinstance(entries, list) and any(isinstance(e, dict) and "points" in e for e in entries):
+        raise UsageError(
+            f"{path}: this is a legacy targeting rules file (rules with points, the "
+            "administration's rule set that `riskmodel sample` writes as rules.toml and "
+            "evaluation uses as a baseline); --rules wants officer rules: [[rule]] tables "
+            "with a name and conditions such as importer_id or hs_prefix, no points "
+            '(format: README, "Scoring a batch")'
+        )
     unknown_top = [k for k in doc if k != "rule"]
     if unknown_top:
         raise UsageError(f"{path}: unknown key(s) {unknown_top}; expected [[rule]] tables only")

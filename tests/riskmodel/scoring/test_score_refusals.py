@@ -41,3 +41,30 @@ def test_csv_row_with_the_wrong_field_count_names_its_data_row(
     assert batch.loc[bad - 1, "declaration_id"] in text  # the row's own text is quoted
     assert not out.exists()
     assert not [p for p in tmp_path.iterdir() if ".staging-" in p.name]
+
+
+def test_legacy_rules_file_as_officer_rules_says_what_it_is(scoring_setup, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from riskmodel.rules import rules_to_toml
+    from riskmodel.world.legacy import legacy_rules
+
+    # the legacy rule set as `riskmodel sample` writes it (points, hs_code_prefix, bounds)
+    legacy = tmp_path / "rules.toml"
+    legacy.write_text(rules_to_toml(legacy_rules()), encoding="utf-8")
+    out = tmp_path / "out"
+    code, text = _score(
+        str(scoring_setup.future_dir),
+        "--model",
+        str(scoring_setup.model_dir),
+        "--out",
+        str(out),
+        "--rules",
+        str(legacy),
+    )
+    assert code == 2, text
+    error = sorted({line for line in text.splitlines() if line.startswith("error:")})
+    assert len(error) == 1, text
+    assert "legacy targeting rules" in error[0] and "points" in error[0]
+    assert "--rules wants officer rules" in error[0]
+    assert "README" in error[0] and "Scoring a batch" in error[0]
+    assert "unknown key" not in error[0]
+    assert not out.exists()
