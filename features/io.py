@@ -39,9 +39,10 @@ for mappings and file formats):
   (exit 3): a file that cannot be read, is truncated or corrupt, cannot be decoded with its
   encoding (the error gives the byte position and line), is empty (0 bytes, no header, or a
   declarations file without data rows), lacks a required column, has a row with the wrong
-  number of fields, names a column twice, stores a column with the wrong physical type; a
-  DATA directory without declarations, or holding both ``<name>.csv`` and
-  ``<name>.parquet``.
+  number of fields (the first such row named by its data row, with its field count and the
+  header's: :func:`field_count_error`, shared with scoring), names a column twice, stores a
+  column with the wrong physical type; a DATA directory without declarations, or holding
+  both ``<name>.csv`` and ``<name>.parquet``.
 - **Contract columns by name.** A contract column is read from the source column a mapping's
   ``[columns]`` names for it, else from the file's column of the contract's name (so a
   mapping need only name what differs). A column that is neither in the contract nor
