@@ -264,7 +264,7 @@ def _declaration_rows(ids: list[str]) -> pd.DataFrame:
     )
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=60)
 @given(
     target=_legs_of,
     others=st.lists(_big_legs, min_size=1, max_size=5),
@@ -310,7 +310,7 @@ def _pipeline() -> FeaturePipeline:
 
 # (no shrinking: a failing example is reported as drawn; shrinking it through the
 # pipeline takes minutes)
-@settings(max_examples=25, deadline=None, phases=[Phase.explicit, Phase.reuse, Phase.generate])
+@settings(max_examples=25, phases=[Phase.explicit, Phase.reuse, Phase.generate])
 @given(
     target=_legs_of,
     others=st.lists(_big_legs, min_size=1, max_size=4),
