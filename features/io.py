@@ -39,9 +39,10 @@ for mappings and file formats):
   (exit 3): a file that cannot be read, is truncated or corrupt, cannot be decoded with its
   encoding (the error gives the byte position and line), is empty (0 bytes, no header, or a
   declarations file without data rows), lacks a required column, has a row with the wrong
-  number of fields, names a column twice, stores a column with the wrong physical type; a
-  DATA directory without declarations, or holding both ``<name>.csv`` and
-  ``<name>.parquet``.
+  number of fields (the first such row named by its data row, with its field count and the
+  header's: :func:`field_count_error`, shared with scoring), names a column twice, stores a
+  column with the wrong physical type; a DATA directory without declarations, or holding
+  both ``<name>.csv`` and ``<name>.parquet``.
 - **Contract columns by name.** A contract column is read from the source column a mapping's
   ``[columns]`` names for it, else from the file's column of the contract's name (so a
   mapping need only name what differs). A column that is neither in the contract nor
@@ -58,6 +59,7 @@ The valid frames' index is the 0-based data row of the file (``row = index + 1``
 from __future__ import annotations
 
 import codecs
+import contextlib
 import csv
 import re
 from collections import defaultdict
@@ -282,10 +284,10 @@ def _read_csv(
 
     encoding = {} if codecs.lookup(fmt.encoding).name == "utf-8" else {"encoding": fmt.encoding}
 
-    def read(*, threads: bool) -> pa.Table:
-        return pacsv.read_csv(
+    try:
+        table = pacsv.read_csv(
             path,
-            read_options=pacsv.ReadOptions(use_threads=threads, **encoding),
+            read_options=pacsv.ReadOptions(**encoding),
             parse_options=pacsv.ParseOptions(
                 delimiter=fmt.delimiter, newlines_in_values=True, invalid_row_handler=on_invalid
             ),
@@ -297,31 +299,59 @@ def _read_csv(
                 quoted_strings_can_be_null=True,
             ),
         )
-
-    try:
-        table = read(threads=True)
-        if invalid:
-            invalid.clear()
-            read(threads=False)  # numbers the bad rows (the threaded reader cannot)
     except (pa.ArrowInvalid, OSError) as err:
         raise ContractError(f"{file}: cannot be read as CSV: {err}") from err
     if invalid:
-        first = invalid[0]
-        row = f"row {first.number - 1}" if first.number is not None else "a row"
-        hint = ""
-        if first.actual_columns > first.expected_columns and fmt.delimiter == ",":
-            hint = (
-                "; if numbers are written with decimal commas, the file needs another "
-                'delimiter (then set delimiter = ";" and decimal = "," in the [format] '
-                "section of a mapping) or quoted numbers"
-            )
-        raise ContractError(
-            f"{file}: {row} has {first.actual_columns} fields, expected "
-            f"{first.expected_columns} like the header ({len(invalid)} such row(s)): "
-            f"{first.text[:80]!r}{hint}"
-        )
+        raise field_count_error(path, file, fmt, header, invalid)
     clean = dict(zip(header, names, strict=True))
     return names, table.rename_columns([clean[name] for name in table.column_names])
+
+
+def field_count_error(
+    path: Path, file: str, fmt: CsvFormat, header: list[str], seen: list[Any]
+) -> ContractError:
+    """The error for a CSV whose rows' field counts differ from the header's.
+
+    ``seen``: the ``pyarrow.csv.InvalidRow`` records a threaded read met (at least one). That
+    reader cannot number rows (``number`` is None), so the file is parsed again on one thread
+    (no column converted), which numbers every such row; the error names the first by its
+    1-based data row (the header not counted; a field's quoted line breaks do not start a
+    row), its field count and the header's, and how many rows are wrong.
+    """
+    located: list[Any] = []
+
+    def keep(row: Any) -> str:
+        located.append(row)
+        return "skip"
+
+    encoding = {} if codecs.lookup(fmt.encoding).name == "utf-8" else {"encoding": fmt.encoding}
+    # (another problem of the file stops this parse: name what was located before it)
+    with contextlib.suppress(pa.ArrowInvalid, OSError):
+        pacsv.read_csv(
+            path,
+            read_options=pacsv.ReadOptions(use_threads=False, **encoding),
+            parse_options=pacsv.ParseOptions(
+                delimiter=fmt.delimiter, newlines_in_values=True, invalid_row_handler=keep
+            ),
+            convert_options=pacsv.ConvertOptions(
+                column_types={header[0]: pa.string()}, include_columns=header[:1]
+            ),
+        )
+    rows = located or seen
+    first = rows[0]
+    row = f"row {first.number - 1}" if first.number is not None else "a row"
+    hint = ""
+    if first.actual_columns > first.expected_columns and fmt.delimiter == ",":
+        hint = (
+            "; if numbers are written with decimal commas, the file needs another "
+            'delimiter (then set delimiter = ";" and decimal = "," in the [format] '
+            "section of a mapping) or quoted numbers"
+        )
+    return ContractError(
+        f"{file}: {row} has {first.actual_columns} fields, expected "
+        f"{first.expected_columns} like the header ({len(rows)} such row(s)): "
+        f"{first.text[:80]!r}{hint}"
+    )
 
 
 def parquet_names(path: Path, file: str) -> list[str]:

@@ -1,8 +1,9 @@
 """Legacy targeting rules: the administration's point-scoring rule set, as readable TOML.
 
 Customs units select shipments today with hand-written rules ("Andean origin and a cover load:
-3 points"). The same rule set chose the historical inspections of the synthetic world, is the
-"rules" baseline in evaluation, and can score a batch (``riskmodel score --rules FILE``).
+3 points"). The same rule set chose the historical inspections of the synthetic world and is
+the "rules" baseline in evaluation. It is not the officer rules file of ``riskmodel score --rules``
+(mandatory red, no points: :mod:`riskmodel.scoring.channels`), which refuses it saying so.
 
 Format: a list of ``[[rule]]`` tables. Each has ``name``, ``points`` and optional
 ``description``; every other key is a condition on a raw declaration column, and a rule fires

@@ -288,7 +288,7 @@ def _chunks(
         raise ContractError(f"{file}: unsupported file type {suffix!r}; expected .csv or .parquet")
     import codecs
 
-    from features.io import _csv_header
+    from features.io import _csv_header, field_count_error
 
     header = _csv_header(path, file, fmt)  # the encoding was checked by _columns_of
     encoding = {} if codecs.lookup(fmt.encoding).name == "utf-8" else {"encoding": fmt.encoding}
@@ -325,12 +325,7 @@ def _chunks(
             yield pa.Table.from_batches(pending)
     except (pa.ArrowInvalid, OSError) as err:
         if invalid:
-            first = invalid[0]
-            where = f"row {first.number - 1}" if first.number is not None else "a row"
-            raise ContractError(
-                f"{file}: {where} has {first.actual_columns} fields, expected "
-                f"{first.expected_columns} like the header: {first.text[:80]!r}"
-            ) from None
+            raise field_count_error(path, file, fmt, header, invalid) from None
         raise ContractError(f"{file}: cannot be read as CSV: {err}") from err
 
 
@@ -1229,6 +1224,7 @@ def score_batch(
             order,
             rule_all,
             rule_names=rule_names,
+            ids=ids,
             budget=options.budget,
             yellow_budget=options.yellow_budget,
             exploration=options.exploration,

@@ -11,9 +11,12 @@ How budget, rules and exploration combine in one batch of ``n`` scored declarati
 3. ``explore = min(remaining slots, round(exploration * red_slots))`` slots are reserved for
    exploration; the other remaining slots go to the highest-risk declarations not hit by a
    rule, ``selected_by = model``.
-4. **Exploration**: ``explore`` declarations drawn uniformly without replacement (numpy
-   ``default_rng(seed)``) from all declarations still not red, ``selected_by = exploration``.
-   The draw is over rows in input order, so the same batch and seed give the same draw.
+4. **Exploration**: ``explore`` declarations drawn without replacement from all declarations
+   still not red, ``selected_by = exploration``: the candidates with the smallest keyed hash
+   of their ``declaration_id`` (see :func:`exploration_keys`; ties, at 1 in 2**64, by id).
+   A declaration's hash depends on the seed and its id only, so the same declarations and
+   seed give the same draw in any row order, in any process and on any platform; another
+   seed gives another, independent draw.
 5. **Yellow**: the next ``round(yellow_budget * n)`` declarations by risk among those not red,
    ``selected_by = model``. **Green**: the rest, ``selected_by`` null.
 
@@ -44,7 +47,9 @@ matches any of its values::
 Conditions: ``importer_id``, ``exporter_id``, ``declarant_id``, ``hs_prefix``,
 ``origin_country``, ``export_country``, ``port_of_loading``, ``port_of_entry``,
 ``transport_mode``, ``corridor_id``. An unknown key, a rule without a name or a condition,
-or a repeated name is a :class:`~riskmodel.errors.UsageError` (exit 2) naming the rule.
+or a repeated name is a :class:`~riskmodel.errors.UsageError` (exit 2) naming the rule; a
+legacy targeting rules file (:mod:`riskmodel.rules`: rules with ``points``) is a UsageError
+saying so.
 """
 
 from __future__ import annotations
@@ -53,9 +58,11 @@ import hashlib
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from riskmodel.errors import UsageError
 
@@ -66,6 +73,7 @@ __all__ = [
     "OfficerRule",
     "RuleSet",
     "assign_channels",
+    "exploration_keys",
     "load_officer_rules",
     "round_half_up",
 ]
@@ -149,6 +157,15 @@ def load_officer_rules(path: Path) -> RuleSet:
         doc = tomllib.loads(data.decode("utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise UsageError(f"{path}: cannot read the rules file: {exc}") from None
+    entries = doc.get("rule")
+    if isinstance(entries, list) and any(isinstance(e, dict) and "points" in e for e in entries):
+        raise UsageError(
+            f"{path}: this is a legacy targeting rules file (rules with points, the "
+            "administration's rule set that `riskmodel sample` writes as rules.toml and "
+            "evaluation uses as a baseline); --rules wants officer rules: [[rule]] tables "
+            "with a name and conditions such as importer_id or hs_prefix, no points "
+            '(format: README, "Scoring a batch")'
+        )
     unknown_top = [k for k in doc if k != "rule"]
     if unknown_top:
         raise UsageError(f"{path}: unknown key(s) {unknown_top}; expected [[rule]] tables only")
@@ -237,10 +254,46 @@ class Channels:
         return labels[np.where(self.selected_code < 0, len(labels) - 1, self.selected_code)]
 
 
+def exploration_keys(ids: np.ndarray, *, seed: int) -> np.ndarray:
+    """Per declaration id its exploration draw key (uint64): SipHash-2-4 of the id's UTF-8
+    bytes under a 128-bit key derived from ``seed`` (``pd.util.hash_array`` with
+    ``hash_key`` = the 16 hex digits of BLAKE2b-64 of ``str(seed)``).
+
+    A function of (``seed``, id) alone, stable across processes and platforms (not Python's
+    salted ``hash``); ``ids`` is an object array of strings.
+    """
+    hash_key = hashlib.blake2b(str(seed).encode("ascii"), digest_size=8).hexdigest()
+    return np.asarray(
+        pd.util.hash_array(np.asarray(ids, dtype=object), hash_key=hash_key, categorize=False),
+        dtype=np.uint64,
+    )
+
+
+def _draw(candidates: np.ndarray, ids: Any, k: int, seed: int) -> np.ndarray:
+    """The ``k`` of ``candidates`` (row positions) with the smallest exploration keys of their
+    ids (ties by id): a set that does not depend on the candidates' order."""
+    if k >= len(candidates):
+        return candidates
+    if isinstance(ids, pa.ChunkedArray | pa.Array):
+        mine = ids.take(pa.array(candidates)).to_numpy(zero_copy_only=False)
+    else:
+        mine = np.asarray(ids, dtype=object)[candidates]
+    mine = np.asarray(mine, dtype=object)
+    keys = exploration_keys(mine, seed=seed)
+    cut = np.partition(keys, k - 1)[k - 1]
+    below = keys < cut
+    tied = np.flatnonzero(keys == cut)
+    need = k - int(below.sum())
+    if len(tied) > need:
+        tied = tied[np.argsort(mine[tied].astype(str), kind="stable")[:need]]
+    return np.concatenate([candidates[below], candidates[tied]])
+
+
 def assign_channels(
     order: np.ndarray,
     rule_hits: np.ndarray,
     *,
+    ids: pa.ChunkedArray | pa.Array | np.ndarray | pd.Series,
     budget: float,
     yellow_budget: float,
     exploration: float,
@@ -252,7 +305,9 @@ def assign_channels(
     ``order``: row positions by risk, highest first (ties already broken);
     ``rule_hits``: per row the matching rule's name or ``None`` (object array), or, with
     ``rule_names``, its index in ``rule_names`` or -1 (integers, as
-    :meth:`RuleSet.first_index` gives).
+    :meth:`RuleSet.first_index` gives); ``ids``: per row its ``declaration_id`` (distinct
+    strings), from which the exploration draw is made (:func:`exploration_keys`).
+    Raises :class:`UsageError` for a budget outside [0, 1] or budgets summing over 1.
     """
     n = len(order)
     if rule_names is None:
@@ -289,10 +344,7 @@ def assign_channels(
     channel[top] = RED
     selected[top] = BY_MODEL
     if explore:
-        rest = np.flatnonzero(channel != RED)
-        drawn = np.random.default_rng(seed).choice(
-            rest, size=min(explore, len(rest)), replace=False
-        )
+        drawn = _draw(np.flatnonzero(channel != RED), ids, explore, seed)
         channel[drawn] = RED
         selected[drawn] = BY_EXPLORATION
     not_red = order[channel[order] != RED]

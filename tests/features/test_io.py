@@ -263,6 +263,26 @@ def test_row_with_too_many_fields_is_a_contract_error_naming_the_row(tmp_path: P
         read_sources(tmp_path)
 
 
+def test_wrong_field_count_names_the_data_row_in_a_large_file(tmp_path: Path) -> None:
+    # many blocks of a threaded read, a quoted line break before the bad rows (a field's
+    # line break does not start a row), one row short and a later one long
+    header = DECLARATIONS_HEADER + ",goods_description"
+    rows = [
+        f"D{i},2023-01-02T10:00:00,IMP1,0801100000,CO,NLRTM,sea,1200.5,5000,fruit"
+        for i in range(60_000)
+    ]
+    rows[2] = rows[2].replace(",fruit", ',"green\nbananas"')
+    rows[41_999] = rows[41_999].replace(",fruit", "")
+    rows[50_000] += ",surplus"
+    path = declarations_csv(tmp_path, *rows, header=header)
+    with pytest.raises(ContractError) as caught:
+        read_source(path, "declarations")
+    message = str(caught.value)
+    assert str(path) in message
+    assert "row 42000 has 9 fields, expected 10 like the header (2 such row(s))" in message
+    assert "D41999," in message
+
+
 def test_unquoted_decimal_commas_in_a_comma_file_say_what_to_do(tmp_path: Path) -> None:
     declarations_csv(tmp_path, GOOD_ROWS[0], "D2,2023-01-03,IMP2,090111,EC,BEANR,air,0,12,25")
     with pytest.raises(ContractError) as caught:

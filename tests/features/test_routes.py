@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import math
+import random
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
-from hypothesis import given, settings
+from hypothesis import Phase, given, settings
 from hypothesis import strategies as st
 from strategies import at, cell, typed
 
 from features.sources import Sources
-from features.table import build_table
+from features.table import FeaturePipeline, build_table
 
 DAY = 24.0
 
@@ -188,3 +190,162 @@ def test_route_ports_are_the_distinct_non_null_pairs_in_first_seen_order(
     expected = pd.concat(frames, ignore_index=True).dropna().drop_duplicates()
     assert got["_pos"].tolist() == expected["_pos"].tolist()
     assert got["port"].tolist() == expected["port"].tolist()
+
+
+# ----------------------------------------------------------------------------- batch independence
+# A declaration's leg sums (dwell, AIS gaps, km) come from its own legs only, in leg_seq
+# order: the same values, to the bit, alone or among other declarations whose legs have
+# large-magnitude values and come before, after or between its own in the legs file (a sum
+# taken as differences of a running sum over the batch's legs would differ in the last bits).
+
+_LEG_SUMS = (
+    "route_dwell_hours_total",
+    "route_dwell_hours_max",
+    "route_ais_gap_hours_total",
+    "route_ais_gap_hours_max",
+)
+_ROUTE_PORTS = ("COBUN", "PAMIT", "NLRTM", "ECGYE", "XXXXX")  # XXXXX: no coordinates
+
+_legs_of = st.lists(
+    st.tuples(
+        st.sampled_from(_ROUTE_PORTS),
+        st.sampled_from(_ROUTE_PORTS),
+        st.integers(0, 10**12),  # departure, microseconds after BASE - 30 days
+        st.integers(0, 10**11),  # time at sea, microseconds
+        st.one_of(st.none(), st.floats(0.0, 1e4, allow_nan=False, allow_subnormal=False)),
+    ),
+    min_size=1,
+    max_size=6,
+)
+_big_legs = st.lists(
+    st.tuples(
+        st.sampled_from(_ROUTE_PORTS),
+        st.sampled_from(_ROUTE_PORTS),
+        st.integers(0, 2 * 10**15),  # up to 63 years: dwell hours of large magnitude
+        st.integers(0, 10**15),
+        st.floats(1e9, 1e18, allow_nan=False),
+    ),
+    min_size=1,
+    max_size=6,
+)
+
+
+def _leg_rows(declaration: str, legs: list[tuple[str, str, int, int, float | None]]) -> list[dict]:
+    start = at(-30 * DAY)
+    return [
+        {
+            "declaration_id": declaration,
+            "leg_seq": seq,
+            "port_from": a,
+            "port_to": b,
+            "departed_at": start + pd.Timedelta(microseconds=dep),
+            "arrived_at": start + pd.Timedelta(microseconds=dep + sea),
+            "ais_gap_hours": gap,
+        }
+        for seq, (a, b, dep, sea, gap) in enumerate(legs, start=1)
+    ]
+
+
+def _declaration_rows(ids: list[str]) -> pd.DataFrame:
+    return typed(
+        "declarations",
+        [
+            {
+                "declaration_id": d,
+                "declared_at": at(10 * DAY + i),
+                "importer_id": "I9",
+                "hs_code": "080390",
+                "origin_country": "CO",
+                "port_of_loading": "COBUN",
+                "port_of_entry": "NLRTM",
+            }
+            for i, d in enumerate(ids)
+        ],
+    )
+
+
+@settings(max_examples=60)
+@given(
+    target=_legs_of,
+    others=st.lists(_big_legs, min_size=1, max_size=5),
+    before=st.integers(0, 5),
+    shuffle=st.randoms(use_true_random=False),
+)
+def test_route_leg_sums_of_a_declaration_do_not_depend_on_its_batch(
+    target: list, others: list, before: int, shuffle: random.Random
+) -> None:
+    from features.routes import routes_of
+
+    ports = _world().ports
+    alone_decl = _declaration_rows(["T"])
+    alone_legs = typed("route_legs", _leg_rows("T", target)).assign(_pos=0)
+    ids = [f"O{i}" for i in range(len(others))]
+    ids.insert(min(before, len(ids)), "T")
+    decl = _declaration_rows(ids)
+    rows = _leg_rows("T", target) + [
+        row for i, legs in enumerate(others) for row in _leg_rows(f"O{i}", legs)
+    ]
+    shuffle.shuffle(rows)  # legs in any file order, the target's interleaved with the others'
+    legs = typed("route_legs", rows)
+    legs["_pos"] = pd.Index(ids).get_indexer(legs["declaration_id"])
+    alone = routes_of(alone_decl, alone_legs, ports)
+    mixed = routes_of(decl, legs, ports)
+    t = ids.index("T")
+    for name in _LEG_SUMS:
+        np.testing.assert_array_equal(mixed.stats[name][t], alone.stats[name][0], err_msg=name)
+    assert mixed.length is not None and alone.length is not None
+    np.testing.assert_array_equal(mixed.length[t], alone.length[0])
+    assert mixed.corridor is not None and alone.corridor is not None
+    assert mixed.corridor.iloc[t] == alone.corridor.iloc[0]
+
+
+_PIPELINE: list[FeaturePipeline] = []
+
+
+def _pipeline() -> FeaturePipeline:
+    if not _PIPELINE:
+        _PIPELINE.append(FeaturePipeline().fit(_world()))
+    return _PIPELINE[0]
+
+
+# (no shrinking: a failing example is reported as drawn; shrinking it through the
+# pipeline takes minutes)
+@settings(max_examples=25, phases=[Phase.explicit, Phase.reuse, Phase.generate])
+@given(
+    target=_legs_of,
+    others=st.lists(_big_legs, min_size=1, max_size=4),
+    shuffle=st.randoms(use_true_random=False),
+)
+def test_route_features_of_a_scored_declaration_do_not_depend_on_its_batch(
+    target: list, others: list, shuffle: random.Random
+) -> None:
+    pipeline = _pipeline()
+    world = _world()
+    alone = pipeline.transform(
+        replace(
+            world,
+            declarations=_declaration_rows(["T"]),
+            route_legs=typed("route_legs", _leg_rows("T", target)),
+            labels=None,
+        )
+    )
+    ids = [f"O{i}" for i in range(len(others))] + ["T"]
+    shuffle.shuffle(ids)
+    rows = _leg_rows("T", target) + [
+        row for i, legs in enumerate(others) for row in _leg_rows(f"O{i}", legs)
+    ]
+    shuffle.shuffle(rows)
+    mixed = pipeline.transform(
+        replace(
+            world,
+            declarations=_declaration_rows(ids),
+            route_legs=typed("route_legs", rows),
+            labels=None,
+        )
+    )
+    mine = mixed.set_index("declaration_id").loc[["T"]]
+    names = [n for n in pipeline.feature_names_ if n.startswith(("route_", "port_", "corridor_"))]
+    assert set(_LEG_SUMS) | {"route_km", "route_length_vs_usual"} <= set(names)
+    for name in names:
+        a, b = alone[name].to_numpy(float), mine[name].to_numpy(float)
+        np.testing.assert_array_equal(b, a, err_msg=name)
