@@ -95,7 +95,7 @@ import pyarrow.parquet as pq
 from features.atomic import file_sha256
 from features.contracts import columns as contract_columns
 from features.errors import ContractError, Problem, RiskError
-from features.lookup import isin
+from features.lookup import isin, text_hashes
 from features.mapping import CsvFormat
 from riskmodel.errors import ModelError, UsageError
 from riskmodel.scoring.channels import (
@@ -452,57 +452,6 @@ class _SeenIds:
             self.runs[-1] = (merged_h[order], merged_r[order])
 
 
-_HASH_MULTIPLIER = np.uint64(0x100000001B3)  # FNV-1a's 64-bit prime
-_HASH_POWERS = np.ones(1, dtype=np.uint64)
-
-
-def text_hashes(values: pa.Array) -> np.ndarray:
-    """A 64-bit hash of each string of ``values`` (Arrow ``string``, no nulls), as uint64.
-
-    A polynomial hash of the UTF-8 bytes (sum of byte x 1099511628211^position, wrapping at
-    2^64) plus the length, finished with splitmix64's mixer; computed over the Arrow buffers
-    with numpy, about ten times faster than ``pd.util.hash_array`` on the same ids, which
-    first makes a Python string of each. Equal strings hash equally in every process and on
-    every platform; a collision is possible, so a match is confirmed on the values.
-    """
-    global _HASH_POWERS
-    n = len(values)
-    if n == 0:
-        return np.zeros(0, dtype=np.uint64)
-    _, offset_buffer, data_buffer = values.buffers()
-    offsets = np.frombuffer(offset_buffer, dtype=np.int32)[values.offset : values.offset + n + 1]
-    lengths = np.diff(offsets).astype(np.int64)
-    first = int(offsets[0])
-    data = (
-        np.frombuffer(data_buffer, dtype=np.uint8)[first : int(offsets[-1])]
-        if data_buffer is not None
-        else np.zeros(0, dtype=np.uint8)
-    )
-    longest = int(lengths.max())
-    if len(_HASH_POWERS) < longest:
-        powers = np.empty(longest, dtype=np.uint64)
-        powers[0] = 1
-        with np.errstate(over="ignore"):
-            for k in range(1, longest):
-                powers[k] = powers[k - 1] * _HASH_MULTIPLIER
-        _HASH_POWERS = powers
-    starts = (offsets[:-1] - first).astype(np.int64)
-    within = np.arange(len(data), dtype=np.int64) - np.repeat(starts, lengths)
-    hashes = np.zeros(n, dtype=np.uint64)
-    with np.errstate(over="ignore"):
-        terms = data.astype(np.uint64) * _HASH_POWERS[within]
-        filled = lengths > 0
-        if filled.any():
-            hashes[filled] = np.add.reduceat(terms, starts[filled])
-        hashes += lengths.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)
-        hashes ^= hashes >> np.uint64(30)
-        hashes *= np.uint64(0xBF58476D1CE4E5B9)
-        hashes ^= hashes >> np.uint64(27)
-        hashes *= np.uint64(0x94D049BB133111EB)
-        hashes ^= hashes >> np.uint64(31)
-    return hashes
-
-
 def _raw_ids(raw: pa.Table, column: str) -> pa.Array:
     """A chunk's declaration ids as read, as text (nulls where absent or missing)."""
     if column not in raw.column_names:
@@ -744,11 +693,18 @@ def _changed(file: str, why: str) -> ContractError:
     )
 
 
-def _risk_order(risk: np.ndarray, ids: pa.ChunkedArray) -> np.ndarray:
+TIE_BLOCK_ROWS = 500_000
+"""Tied rows whose ids are sorted at once by :func:`_risk_order` (bounds its memory)."""
+
+
+def _risk_order(
+    risk: np.ndarray, ids: pa.ChunkedArray, *, block: int = TIE_BLOCK_ROWS
+) -> np.ndarray:
     """Row positions by ``risk`` descending, ties by id ascending (byte order).
 
-    Only the tied rows' ids are sorted: a numpy sort of the scores, then an Arrow sort of
-    the ids within each run of equal scores (no table of every id is built).
+    A numpy sort of the scores, then, for the runs of equal scores only, an Arrow sort by
+    (run, id) of about ``block`` tied rows at a time (whole runs): a batch whose scores all
+    tie (many identical declarations) sorted every id at once, about 470 MB at 5M rows.
     """
     order = np.argsort(-risk, kind="stable")
     n = len(order)
@@ -758,16 +714,31 @@ def _risk_order(risk: np.ndarray, ids: pa.ChunkedArray) -> np.ndarray:
     same = ranked[1:] == ranked[:-1]
     if not same.any():
         return order.astype(np.int64)
-    tied = np.zeros(n, dtype=bool)
-    tied[1:] |= same
-    tied[:-1] |= same
-    run = np.cumsum(np.concatenate(([True], ~same)))[tied]
-    rows = order[tied]
-    tied_ids = ids.take(pa.array(rows))
-    by_id = np.asarray(pc.sort_indices(tied_ids), dtype=np.int64)
-    id_rank = np.empty(len(rows), dtype=np.int64)
-    id_rank[by_id] = np.arange(len(rows))
-    order[tied] = rows[np.lexsort((id_rank, run))]
+    del ranked
+    starts = np.flatnonzero(np.concatenate(([True], ~same)))
+    lengths = np.diff(np.append(starts, n))
+    del same
+    tied = lengths > 1
+    starts, lengths = starts[tied], lengths[tied]
+    before = np.cumsum(lengths) - lengths
+    group = before // max(block, 1)
+    edges = np.flatnonzero(np.diff(group)) + 1
+    for first, last in zip(
+        np.concatenate(([0], edges)), np.append(edges, len(starts)), strict=True
+    ):
+        run_starts, run_lengths = starts[first:last], lengths[first:last]
+        total = int(run_lengths.sum())
+        inside = np.arange(total) - np.repeat(np.cumsum(run_lengths) - run_lengths, run_lengths)
+        at = np.repeat(run_starts, run_lengths) + inside
+        rows = order[at]
+        keys = pa.table(
+            {
+                "run": np.repeat(np.arange(len(run_starts)), run_lengths),
+                "id": ids.take(pa.array(rows)),
+            }
+        )
+        by = pc.sort_indices(keys, sort_keys=[("run", "ascending"), ("id", "ascending")])
+        order[at] = rows[np.asarray(by, dtype=np.int64)]
     return order.astype(np.int64)
 
 
@@ -1292,7 +1263,7 @@ def score_batch(
             )
 
         if flag.any():
-            for done in runner.map(_refeature, pass_two(), ahead=0):
+            for done in runner.map(_refeature, pass_two(), ahead=0, release=True):
                 add_timings(done.timings, done.pid)
                 if len(done.where):
                     from riskmodel.scoring.reasons import contributions, top_reasons

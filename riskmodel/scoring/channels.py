@@ -254,19 +254,17 @@ class Channels:
         return labels[np.where(self.selected_code < 0, len(labels) - 1, self.selected_code)]
 
 
-def exploration_keys(ids: np.ndarray, *, seed: int) -> np.ndarray:
-    """Per declaration id its exploration draw key (uint64): SipHash-2-4 of the id's UTF-8
-    bytes under a 128-bit key derived from ``seed`` (``pd.util.hash_array`` with
-    ``hash_key`` = the 16 hex digits of BLAKE2b-64 of ``str(seed)``).
+def exploration_keys(ids: pa.Array | pa.ChunkedArray, *, seed: int) -> np.ndarray:
+    """Per declaration id (Arrow text, no nulls) its exploration draw key (uint64):
+    :func:`features.lookup.text_hashes` of the id's UTF-8 bytes keyed by ``seed``.
 
     A function of (``seed``, id) alone, stable across processes and platforms (not Python's
-    salted ``hash``); ``ids`` is an object array of strings.
+    salted ``hash``), computed over the Arrow buffers: the candidates of a draw are most of
+    the batch, and a Python string per id cost 400 MB at 5M rows.
     """
-    hash_key = hashlib.blake2b(str(seed).encode("ascii"), digest_size=8).hexdigest()
-    return np.asarray(
-        pd.util.hash_array(np.asarray(ids, dtype=object), hash_key=hash_key, categorize=False),
-        dtype=np.uint64,
-    )
+    from features.lookup import text_hashes
+
+    return text_hashes(ids, seed=seed)
 
 
 def _draw(candidates: np.ndarray, ids: Any, k: int, seed: int) -> np.ndarray:
@@ -275,17 +273,17 @@ def _draw(candidates: np.ndarray, ids: Any, k: int, seed: int) -> np.ndarray:
     if k >= len(candidates):
         return candidates
     if isinstance(ids, pa.ChunkedArray | pa.Array):
-        mine = ids.take(pa.array(candidates)).to_numpy(zero_copy_only=False)
+        mine = ids.take(pa.array(candidates))
     else:
-        mine = np.asarray(ids, dtype=object)[candidates]
-    mine = np.asarray(mine, dtype=object)
+        mine = pa.array(np.asarray(ids, dtype=object)[candidates], pa.string())
     keys = exploration_keys(mine, seed=seed)
     cut = np.partition(keys, k - 1)[k - 1]
     below = keys < cut
     tied = np.flatnonzero(keys == cut)
     need = k - int(below.sum())
     if len(tied) > need:
-        tied = tied[np.argsort(mine[tied].astype(str), kind="stable")[:need]]
+        text = np.asarray(mine.take(pa.array(tied)).to_pylist(), dtype=object).astype(str)
+        tied = tied[np.argsort(text, kind="stable")[:need]]
     return np.concatenate([candidates[below], candidates[tied]])
 
 

@@ -11,8 +11,6 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from features.errors import ContractError, RiskError, RowProblemsError
@@ -152,21 +150,3 @@ def test_a_dead_worker_is_a_clear_error() -> None:
 def test_zero_workers_is_refused() -> None:
     with pytest.raises(ValueError, match="workers must be >= 1"):
         ChunkRunner(0, workers=0)
-
-
-@settings(max_examples=60, deadline=None)
-@given(st.lists(st.text(max_size=12), max_size=30), st.integers(0, 5))
-def test_text_hashes_depend_on_the_text_only(values: list[str], cut: int) -> None:
-    import numpy as np
-    import pyarrow as pa
-
-    from riskmodel.scoring.batch import text_hashes
-
-    whole = text_hashes(pa.array(["pad"] * cut + values).slice(cut))  # a sliced array
-    alone = [int(text_hashes(pa.array([v]))[0]) for v in values]
-    assert [int(h) for h in whole] == alone
-    for i, a in enumerate(values):
-        for j, b in enumerate(values):
-            if a == b:
-                assert whole[i] == whole[j]
-    assert len(np.unique(text_hashes(pa.array([f"B{i:09d}" for i in range(20_000)])))) == 20_000
