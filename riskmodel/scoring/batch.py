@@ -923,6 +923,17 @@ def _score_chunk(ctx: _Context, job: _Chunk) -> _Scored:
     return scored
 
 
+WARM_ROWS = 64
+"""Rows of the first chunk scored (and dropped) before the workers fork, see :func:`_warm_up`."""
+
+
+def _warm_up(ctx: _Context, job: _Chunk) -> None:
+    """Score the first ``WARM_ROWS`` rows of the first chunk and drop the result: it builds
+    the fitted state's lazy indexes in this process before the workers fork, so they share
+    them; the whole first chunk, scored here, kept one core idle for about a second."""
+    _score_chunk(ctx, _Chunk(raw=job.raw.slice(0, WARM_ROWS), offset=job.offset, duplicates={}))
+
+
 @dataclass(frozen=True)
 class _Flagged:
     """A pass-2 job: flagged rows of one or more chunks, re-read (``parts``: each chunk's
@@ -1153,7 +1164,7 @@ def score_batch(
     try:
         # ------------------------------------------------------------ pass 1
         scored_rows = 0
-        for part in runner.map(_score_chunk, pass_one()):
+        for part in runner.map(_score_chunk, pass_one(), warm=_warm_up):
             for row, column, decl_id, reason in part.rejects:
                 rejects.add(path.name, row, column, decl_id, reason, declaration=True)
             kept.positions.append(part.positions)

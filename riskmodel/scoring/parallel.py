@@ -33,6 +33,7 @@ once, the jobs submitted in order, the results gathered in order.
 
 from __future__ import annotations
 
+import itertools
 import multiprocessing
 import os
 import signal
@@ -137,9 +138,9 @@ class ChunkRunner(Generic[C]):
     """Runs chunk functions over jobs with ``workers`` processes (1: in this process).
 
     ``context``: what every chunk function reads (never written by one). The pool is started
-    when a :meth:`map` reaches its second job (the first runs in this process), and reused by
-    later maps; use the runner as a context manager (or call :meth:`close`) so the workers
-    stop.
+    by the first :meth:`map` that has a job for it, after the first job (or the map's
+    ``warm``) ran in this process, and is reused by later maps; use the runner as a context
+    manager (or call :meth:`close`) so the workers stop.
     """
 
     def __init__(self, context: C, *, workers: int) -> None:
@@ -181,28 +182,37 @@ class ChunkRunner(Generic[C]):
         *,
         ahead: int = 1,
         release: bool = False,
+        warm: Callable[[C, J], object] | None = None,
     ) -> Iterator[R]:
         """``fn(context, job)`` for each job, yielded in job order.
 
         Jobs are drawn from ``jobs`` lazily, at most ``workers + ahead`` ahead of the result
         being consumed. ``release``: workers give freed memory back after each job (see
-        :func:`release_memory`). Raises what ``fn`` raises (a worker's :class:`RiskError`
-        with its class and message) and what drawing a job raises.
+        :func:`release_memory`). ``warm(context, first job)``: run here before the pool
+        starts, instead of the whole first job (which then goes to a worker like the
+        others), e.g. the job's first rows only. Raises what ``fn`` raises (a worker's
+        :class:`RiskError` with its class and message) and what drawing a job raises.
         """
-        source = iter(jobs)
+        source: Iterator[J] = iter(jobs)
         if self._pool is None:
-            # the first job runs here: it builds the fitted state's lazy indexes, which the
-            # workers forked after it then share instead of each building its own
+            # before the pool forks, the first job (or ``warm`` on it) runs here: it builds
+            # the fitted state's lazy indexes, which the workers then share instead of each
+            # building its own
             first = next(source, None)
             if first is None:
                 return
-            result = fn(self.context, first)
-            release_memory()
-            yield result
-            if self.workers == 1:
-                for job in source:
-                    yield fn(self.context, job)
-                return
+            if self.workers == 1 or warm is None:
+                result = fn(self.context, first)
+                release_memory()
+                yield result
+                if self.workers == 1:
+                    for job in source:
+                        yield fn(self.context, job)
+                    return
+            else:
+                warm(self.context, first)
+                release_memory()
+                source = itertools.chain([first], source)
         pool: ProcessPoolExecutor | None = None
         waiting: deque[Future[Any]] = deque()
         limit = self.workers + ahead

@@ -106,6 +106,14 @@ def _threads(context: int, job: int) -> int:
     return predict_threads()
 
 
+def _note_warm(context: list[int], job: int) -> None:
+    context.append(job)  # in this process, before the workers fork
+
+
+def _where(context: list[int], job: int) -> tuple[int, int, list[int]]:
+    return job, os.getpid(), list(context)
+
+
 def test_results_come_back_in_job_order_from_other_processes() -> None:
     with ChunkRunner(100, workers=2) as runner:
         got = list(runner.map(_square_slowly, range(10)))
@@ -121,6 +129,16 @@ def test_one_worker_runs_everything_here() -> None:
         threads = list(runner.map(_threads, range(3)))
     assert {pid for _, _, pid in got} == {os.getpid()}
     assert threads == [0, 0, 0]
+
+
+def test_warm_runs_here_first_and_every_job_goes_to_a_worker() -> None:
+    warmed: list[int] = []
+    with ChunkRunner(warmed, workers=2) as runner:
+        got = list(runner.map(_where, range(6), warm=_note_warm))
+    assert warmed == [0]
+    assert [job for job, _, _ in got] == list(range(6))
+    assert os.getpid() not in {pid for _, pid, _ in got}
+    assert all(seen == [0] for _, _, seen in got)  # the workers forked after the warm-up
 
 
 def test_workers_predict_with_one_thread() -> None:
