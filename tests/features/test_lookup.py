@@ -28,7 +28,7 @@ def test_other_dtypes_and_plain_collections_go_to_pandas() -> None:
     assert isin(text, pd.Index(["a"], dtype="str")).tolist() == [True, False]
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=60)
 @given(st.lists(st.text(max_size=12), max_size=30), st.integers(0, 5), st.integers(0, 3))
 def test_text_hashes_depend_on_the_text_and_seed_only(
     values: list[str], cut: int, seed: int
