@@ -16,8 +16,10 @@ the route legs are shared copy-on-write instead of being pickled to each worker;
 job's raw rows go to a worker and only its small per-row results come back. Each worker
 predicts with one LightGBM thread: two workers fill two cores, and LightGBM's FAQ warns
 that OpenMP with more than one thread in a forked child can hang. Workers ignore Ctrl-C:
-the parent handles it, stops the pool and removes its staging folder. Fork exists on Linux
-and macOS; where it does not (Windows), ``workers`` falls back to 1.
+the parent handles it, stops the pool and removes its staging folder. Where fork does not
+exist (Windows), ``workers`` falls back to 1; the project tests fork on Linux only. One pool
+at a time per process: the context of the pool being started is a module global, which the
+forked workers inherit.
 
 **Bounded memory.** At most ``workers + ahead`` jobs are in flight (submitted and not yet
 consumed), so the parent holds a few chunks, not the input.
@@ -57,12 +59,41 @@ _CONTEXT: Any = None
 _IN_WORKER = False
 
 
+MAX_DEFAULT_WORKERS = 4
+"""The most workers chosen by default (each holds a chunk's work, about 0.3-0.5 GB at the
+default 50,000 rows): more must be asked for with ``--workers``."""
+
+
 def default_workers() -> int:
-    """The cores this process may run on (``os.sched_getaffinity``), at least 1."""
+    """The cores this process may use, at most :data:`MAX_DEFAULT_WORKERS`, at least 1.
+
+    Cores: the CPU affinity (``os.sched_getaffinity``, else ``os.cpu_count``), lowered to a
+    cgroup v2 CPU quota (``/sys/fs/cgroup/cpu.max``, e.g. a container limited to 2 CPUs on a
+    64-core host) rounded up.
+    """
     try:
-        return max(1, len(os.sched_getaffinity(0)))
+        cores = len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
-        return max(1, os.cpu_count() or 1)
+        cores = os.cpu_count() or 1
+    quota = _cgroup_cpus()
+    if quota is not None:
+        cores = min(cores, quota)
+    return max(1, min(cores, MAX_DEFAULT_WORKERS))
+
+
+def _cgroup_cpus(path: str = "/sys/fs/cgroup/cpu.max") -> int | None:
+    """CPUs of a cgroup v2 quota (``"<quota> <period>"``, rounded up); None without one."""
+    try:
+        with open(path, encoding="ascii") as handle:
+            quota, period = handle.read().split()[:2]
+    except (OSError, ValueError):
+        return None
+    if quota == "max":
+        return None
+    try:
+        return max(1, -(-int(quota) // int(period)))
+    except (ValueError, ZeroDivisionError):
+        return None
 
 
 def predict_threads() -> int:

@@ -168,3 +168,15 @@ def test_a_dead_worker_is_a_clear_error() -> None:
 def test_zero_workers_is_refused() -> None:
     with pytest.raises(ValueError, match="workers must be >= 1"):
         ChunkRunner(0, workers=0)
+
+
+def test_default_workers_follow_the_cores_a_cgroup_quota_and_a_cap(tmp_path: Path) -> None:
+    from riskmodel.scoring.parallel import MAX_DEFAULT_WORKERS, _cgroup_cpus, default_workers
+
+    quota = tmp_path / "cpu.max"
+    quota.write_text("150000 100000\n")
+    assert _cgroup_cpus(str(quota)) == 2
+    quota.write_text("max 100000\n")
+    assert _cgroup_cpus(str(quota)) is None
+    assert _cgroup_cpus(str(tmp_path / "absent")) is None
+    assert 1 <= default_workers() <= min(len(os.sched_getaffinity(0)), MAX_DEFAULT_WORKERS)
