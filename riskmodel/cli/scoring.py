@@ -77,7 +77,9 @@ def score(
     ] = 0.25,
     workers: Annotated[
         int | None,
-        typer.Option(min=1, help="processes scoring chunks [default: one per usable core, at most 4]"),
+        typer.Option(
+            min=1, help="processes scoring chunks [default: one per usable core, at most 4]"
+        ),
     ] = None,
     tracking_uri: TrackingOpt = None,
     quiet: QuietOpt = False,

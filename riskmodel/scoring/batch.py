@@ -176,9 +176,9 @@ class ScoreOptions:
     ``reasons_for``: channels whose rows get reasons; ``format``: ``parquet`` or ``csv``
     (flagged stays Parquet); ``chunk_rows``: rows per chunk (memory is bounded by it);
     ``drift_threshold``: PSI above which a feature is listed as drifting; ``workers``:
-    processes that read, type and score chunks (``None``: :func:`~riskmodel.scoring.parallel.
-    default_workers`, one per usable core, at most 4; the outputs
-    do not depend on it, see :mod:`riskmodel.scoring.parallel`).
+    processes that read, type and score chunks (``None``: one per usable core, at most 4,
+    see :func:`riskmodel.scoring.parallel.default_workers`; the outputs do not depend on it,
+    see :mod:`riskmodel.scoring.parallel`).
     """
 
     budget: float = 0.05
