@@ -78,7 +78,7 @@ def score(
     workers: Annotated[
         int | None,
         typer.Option(
-            min=1, help="processes scoring chunks [default: one per usable core, at most 4]"
+            min=1, help="processes scoring chunks (default: one per usable core, at most 4)"
         ),
     ] = None,
     tracking_uri: TrackingOpt = None,
