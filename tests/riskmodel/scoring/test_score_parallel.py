@@ -8,6 +8,7 @@ import json
 import os
 import time
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -180,3 +181,27 @@ def test_default_workers_follow_the_cores_a_cgroup_quota_and_a_cap(tmp_path: Pat
     assert _cgroup_cpus(str(quota)) is None
     assert _cgroup_cpus(str(tmp_path / "absent")) is None
     assert 1 <= default_workers() <= min(len(os.sched_getaffinity(0)), MAX_DEFAULT_WORKERS)
+
+
+def _predict_rows(context: tuple[Any, Any], job: int) -> list[float]:
+    booster, rows = context
+    return list(booster.predict(rows[job * 100 : (job + 1) * 100], num_threads=predict_threads()))
+
+
+def test_workers_predict_after_this_process_ran_lightgbm_on_two_threads() -> None:
+    """LightGBM's FAQ: OpenMP with more than one thread in a forked child can hang; the
+    workers predict with one thread, after the parent has used a two-thread team."""
+    import lightgbm as lgb
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    rows = rng.random((2_000, 8))
+    booster = lgb.train(
+        {"objective": "binary", "num_threads": 2, "verbose": -1},
+        lgb.Dataset(rows, (rows[:, 0] > 0.5).astype(int)),
+        num_boost_round=20,
+    )
+    here = booster.predict(rows, num_threads=2)
+    with ChunkRunner((booster, rows), workers=2) as runner:
+        there = [v for part in runner.map(_predict_rows, range(20)) for v in part]
+    assert np.array_equal(np.asarray(there), here)
