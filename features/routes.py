@@ -236,11 +236,9 @@ def _leg_stats(
     out: dict[str, np.ndarray] = {}
     single = has & (np.bincount(pos, minlength=n) == 1)
     for col, name in cols.items():
-        total = np.full(n, np.nan)
         peak = np.full(n, np.nan)
-        sums = grouped[col].sum(min_count=1)
+        total = _sums_by_row(frame[col].to_numpy(dtype=float), pos, n)
         maxs = grouped[col].max()
-        total[sums.index.to_numpy()] = sums.to_numpy()
         peak[maxs.index.to_numpy()] = maxs.to_numpy()
         if col == "dwell":
             # one leg: no transshipment, so no dwell between legs
@@ -266,11 +264,31 @@ def _route_km(
     known = (i_from >= 0) & (i_to >= 0)
     km = _haversine(lat[i_from], lon[i_from], lat[i_to], lon[i_to])
     km = np.where(known, km, np.nan)
-    per = pd.Series(km).groupby(pos).sum(min_count=1)
+    out = _sums_by_row(km, pos, n)
     unknown = pd.Series(~np.isfinite(km)).groupby(pos).any()
-    out = np.full(n, np.nan)
-    out[per.index.to_numpy()] = np.where(unknown.to_numpy(), np.nan, per.to_numpy())
+    out[unknown.index.to_numpy()[unknown.to_numpy()]] = np.nan
     out[~has] = np.nan
+    return out
+
+
+def _sums_by_row(values: np.ndarray, pos: np.ndarray, n: int) -> np.ndarray:
+    """Per row (``n`` of them) the sum of its legs' non-missing ``values``, NaN when it has
+    none; ``pos`` (each leg's row) is sorted, legs in ``leg_seq`` order within a row.
+
+    Each row's sum reads its own legs only, in leg order. A grouped pandas sum (compensated
+    summation) gave a row a result one bit away when another row of the batch held a missing
+    value, so a route's length depended on the other declarations of its chunk.
+    """
+    out = np.full(n, np.nan)
+    if len(values) == 0:
+        return out
+    if (pos[1:] < pos[:-1]).any():
+        raise ValueError("_sums_by_row: legs must be sorted by their row")
+    starts = np.flatnonzero(np.concatenate(([True], pos[1:] != pos[:-1])))
+    present = ~np.isnan(values)
+    sums = np.add.reduceat(np.where(present, values, 0.0), starts)
+    counts = np.add.reduceat(present.astype(np.int64), starts)
+    out[pos[starts]] = np.where(counts > 0, sums, np.nan)
     return out
 
 

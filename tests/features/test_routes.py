@@ -349,3 +349,28 @@ def test_route_features_of_a_scored_declaration_do_not_depend_on_its_batch(
     for name in names:
         a, b = alone[name].to_numpy(float), mine[name].to_numpy(float)
         np.testing.assert_array_equal(b, a, err_msg=name)
+
+
+def test_a_declarations_leg_totals_ignore_a_missing_value_of_another() -> None:
+    """A grouped pandas sum gave 1111.9492664455872 for these gaps when another declaration
+    of the batch had a missing one, and 1111.9492664455875 alone (found by the property
+    test below on route_km)."""
+    from features.routes import _leg_stats
+
+    gaps = [0.0, 333.5847799336762, 111.19492664455873, 111.19492664455873, 555.9746332227936]
+    gaps.append(0.0)
+
+    def legs(values: list[float]) -> pd.DataFrame:
+        return pd.DataFrame(
+            {
+                "departed_at": pd.NaT,
+                "arrived_at": pd.NaT,
+                "ais_gap_hours": pd.array(values, dtype="Float64"),
+            }
+        )
+
+    alone = _leg_stats(legs(gaps), np.zeros(6, dtype=np.int64), 1, np.ones(1, dtype=bool))
+    pos = np.array([0, 1, 1, 1, 1, 1, 1])
+    beside = _leg_stats(legs([float("nan"), *gaps]), pos, 2, np.ones(2, dtype=bool))
+    assert beside["route_ais_gap_hours_total"][1] == alone["route_ais_gap_hours_total"][0]
+    assert np.isnan(beside["route_ais_gap_hours_total"][0])
