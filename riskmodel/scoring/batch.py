@@ -863,14 +863,14 @@ def _score_chunk(ctx: _Context, job: _Chunk) -> _Scored:
     for local in sorted(set(grouped) | set(extra_reject)):
         if local in grouped:
             problems = grouped[local]
-            rejects.append(
-                (
-                    offset + local,
-                    problems[0].column,
-                    all_ids[local - 1].as_py(),
-                    _shift_rows(_reason_text(problems), offset),
-                )
-            )
+            reason = _shift_rows(_reason_text(problems), offset)
+            if local in job.duplicates:
+                # the reader saw the repeat within this chunk; the id's first row in the
+                # file is in an earlier chunk (the reason must not depend on chunking)
+                first = _FIRST_SEEN.search(job.duplicates[local][1])
+                if first is not None:
+                    reason = _FIRST_SEEN.sub(first.group(0), reason)
+            rejects.append((offset + local, problems[0].column, all_ids[local - 1].as_py(), reason))
         else:
             where, reason = extra_reject[local]
             rejects.append((offset + local, where, all_ids[local - 1].as_py(), reason))

@@ -34,6 +34,9 @@ def _with_rejects(future: pd.DataFrame, n: int) -> pd.DataFrame:
     batch.loc[14, "declaration_id"] = batch.loc[2, "declaration_id"]  # duplicate
     batch.loc[n - 1, "declaration_id"] = batch.loc[40, "declaration_id"]  # duplicate, last row
     batch.loc[63, "gross_weight_kg"] = -1.0
+    # a third and fourth occurrence side by side, in one chunk of 7 (rows 51 and 52): both
+    # name the first row in the file, not the first row of their chunk
+    batch.loc[[50, 51], "declaration_id"] = batch.loc[5, "declaration_id"]
     return batch
 
 
@@ -54,7 +57,7 @@ def test_pass_two_takes_the_rows_pass_one_scored(
         reasons_for=("red", "yellow"),
     )
     rejects = pd.read_parquet(out / "rejects.parquet")
-    assert rejects["row"].tolist() == [1, 14, 15, 64, 300]
+    assert rejects["row"].tolist() == [1, 14, 15, 51, 52, 64, 300]
     scores = pd.read_parquet(out / "scores.parquet")
     flagged = pd.read_parquet(out / "flagged.parquet")
     # flagged holds the red and yellow rows of scores, in input order
@@ -62,7 +65,7 @@ def test_pass_two_takes_the_rows_pass_one_scored(
     assert flagged["declaration_id"].tolist() == expected_ids
     assert len(flagged) > 100
     # each flagged row is its own input row (the first occurrence of a repeated id)
-    first = batch.drop(index=[0, 13, 14, 63, 299]).set_index("declaration_id")
+    first = batch.drop(index=[0, 13, 14, 50, 51, 63, 299]).set_index("declaration_id")
     mine = first.loc[flagged["declaration_id"]]
     for column in ("importer_id", "hs_code", "origin_country", "port_of_entry"):
         assert flagged[column].tolist() == mine[column].astype(str).tolist(), column
@@ -179,7 +182,9 @@ def test_chunk_sizes_one_and_seven_write_the_bytes_of_one_big_chunk(
         for name in OUTPUTS:
             assert (runs[chunk] / name).read_bytes() == (big / name).read_bytes(), (chunk, name)
         assert manifests[chunk] == manifests[1_000_000], chunk
-    assert manifests[1]["counts"]["rejected"] == 5
+    assert manifests[1]["counts"]["rejected"] == 7
+    rejects = pd.read_parquet(big / "rejects.parquet").set_index("row")
+    assert rejects.loc[52, "reason"].endswith("first seen at row 6")
 
 
 def test_risk_order_breaks_ties_by_id_like_a_sort_of_both() -> None:
