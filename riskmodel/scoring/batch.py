@@ -1435,15 +1435,34 @@ def score_batch(
     return ScoreResult(out=out, manifest=manifest, drifting=drifting)
 
 
+OUTPUT_NAMES: tuple[str, ...] = (
+    *(
+        f"{base}.{suffix}"
+        for base in ("scores", "rejects", "corridors")
+        for suffix in ("parquet", "csv")
+    ),
+    "flagged.parquet",
+    "manifest.json",
+)
+"""Every file name a scoring run may write in OUT (either ``--format``)."""
+
+
 def _publish(stage: Path, out: Path, names: list[str]) -> None:
     """Move the staged outputs into OUT (each ``os.replace`` is atomic), manifest last.
 
     A manifest of an earlier run is removed first, so OUT never shows a manifest that does
-    not describe the files beside it.
+    not describe the files beside it; so are the other outputs an earlier run may have
+    written and this one does not (``scores.csv`` of a ``--format csv`` run beside this
+    run's ``scores.parquet`` would be read as the current list). Other files in OUT are not
+    touched.
     """
     out.mkdir(parents=True, exist_ok=True)
     with contextlib.suppress(FileNotFoundError):
         (out / "manifest.json").unlink()
+    for stale in OUTPUT_NAMES:
+        if stale not in names:
+            with contextlib.suppress(FileNotFoundError):
+                (out / stale).unlink()
     mode = 0o666 & ~_umask()
     for name in names:
         (stage / name).chmod(mode)

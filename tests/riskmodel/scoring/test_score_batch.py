@@ -372,3 +372,24 @@ def test_history_refreshes_the_state_before_scoring(
     got = api.score(str(scoring_setup.model_dir), mixed, out=out, history=history)
     assert got.counts["rejected"] == 3
     assert got.counts["scored"] == 3
+
+
+def test_scoring_again_into_a_folder_leaves_no_output_of_the_earlier_run(
+    scoring_setup, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    out = tmp_path / "out"
+    model, data = str(scoring_setup.model_dir), scoring_setup.future_dir
+    api.score(model, data, out=out, format="csv")
+    (out / "notes.txt").write_text("mine")
+    api.score(model, data, out=out)
+    assert {p.name for p in out.iterdir()} == {
+        "scores.parquet",
+        "rejects.parquet",
+        "corridors.parquet",
+        "flagged.parquet",
+        "manifest.json",
+        "notes.txt",  # not a scoring output: left alone
+    }
+    api.score(model, data, out=out, format="csv")
+    assert not (out / "scores.parquet").exists()
+    assert (out / "scores.csv").exists()
