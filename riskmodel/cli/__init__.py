@@ -19,5 +19,17 @@ _COMMAND_MODULES = (data, training, scoring, report, demo)
 
 
 def main() -> None:
-    """Console-script entry point."""
+    """Console-script entry point.
+
+    SIGTERM (``kill``, ``timeout``, a scheduler stopping a job) ends the command the way
+    Ctrl-C does: the exception unwinds through the commands' cleanup (a scoring run stops its
+    workers and removes its staging folder; nothing half-written is left), and the process
+    exits with 143 (128 + SIGTERM).
+    """
+    import signal
+
+    def terminate(signum: int, frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, terminate)
     app()

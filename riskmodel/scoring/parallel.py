@@ -39,6 +39,7 @@ import itertools
 import multiprocessing
 import os
 import signal
+import sys
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -56,6 +57,8 @@ R = TypeVar("R")
 
 _CONTEXT: Any = None
 """The context of the pool being started; forked workers inherit it (never pickled)."""
+_PARENT = 0
+"""The process that started the pool (a worker exits when it is gone)."""
 _IN_WORKER = False
 
 
@@ -132,9 +135,22 @@ _LIBC: Any = None
 
 
 def _start_worker() -> None:
+    """In each worker: one LightGBM thread, Ctrl-C left to the parent, SIGTERM back to its
+    default, and an exit when the parent dies (Linux ``PR_SET_PDEATHSIG``): the workers hold
+    the job queue's write end too, so a parent killed outright never closes it for them and
+    they would wait on it forever."""
     global _IN_WORKER
     _IN_WORKER = True
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        pr_set_pdeathsig = 1
+        libc = ctypes.CDLL(None)
+        libc.prctl(pr_set_pdeathsig, int(signal.SIGTERM), 0, 0, 0)
+        if os.getppid() != _PARENT:  # the parent died before the line above
+            os._exit(1)
 
 
 @dataclass(frozen=True)
@@ -196,9 +212,10 @@ class ChunkRunner(Generic[C]):
             _CONTEXT = None
 
     def _start(self) -> ProcessPoolExecutor:
-        global _CONTEXT
+        global _CONTEXT, _PARENT
         if self._pool is None:
             _CONTEXT = self.context
+            _PARENT = os.getpid()
             self._pool = ProcessPoolExecutor(
                 max_workers=self.workers,
                 mp_context=multiprocessing.get_context("fork"),

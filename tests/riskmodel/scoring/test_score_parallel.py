@@ -205,3 +205,68 @@ def test_workers_predict_after_this_process_ran_lightgbm_on_two_threads() -> Non
     with ChunkRunner((booster, rows), workers=2) as runner:
         there = [v for part in runner.map(_predict_rows, range(20)) for v in part]
     assert np.array_equal(np.asarray(there), here)
+
+
+def _children(pid: int) -> list[int]:
+    found: list[int] = []
+    try:
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{task}/children") as handle:
+                found += [int(c) for c in handle.read().split()]
+    except OSError:  # the process has ended
+        return []
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().split(") ")[1][0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/task"), reason="reads /proc (Linux)")
+def test_sigterm_to_the_scoring_process_leaves_no_worker_and_no_staging(
+    scoring_setup, batch_writer, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    import signal
+    import subprocess
+    import sys
+
+    future = scoring_setup.future
+    tiled = pd.concat([future] * max(1, 20_000 // len(future)), ignore_index=True)
+    tiled["declaration_id"] = [f"T{i:08d}" for i in range(len(tiled))]
+    data = batch_writer(tmp_path / "data", tiled)
+    out = tmp_path / "out"
+    command = [sys.executable, "-c", "from riskmodel.cli import main; main()", "score"]
+    command += [str(data), "--model", str(scoring_setup.model_dir), "--out", str(out)]
+    command += ["--chunk-rows", "100", "--workers", "2", "--quiet"]
+    # stderr to a file: a pipe would be held open by workers that outlive the parent
+    errors = tmp_path / "stderr.txt"
+    with errors.open("w") as handle:
+        run = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=handle)
+    workers: list[int] = []
+    code = None
+    try:
+        deadline = time.monotonic() + 120
+        while run.poll() is None and not workers and time.monotonic() < deadline:
+            time.sleep(0.05)
+            workers = _children(run.pid)
+        if workers:
+            run.send_signal(signal.SIGTERM)  # to the parent only, as `kill PID` does
+            code = run.wait(timeout=60)
+    finally:
+        if run.poll() is None:
+            run.kill()
+        waited = time.monotonic() + 30
+        while any(_alive(pid) for pid in workers) and time.monotonic() < waited:
+            time.sleep(0.1)
+        orphans = [pid for pid in workers if _alive(pid)]
+        for pid in orphans:  # not left to the test session
+            os.kill(pid, signal.SIGKILL)
+    assert workers, "the run ended before its workers started"
+    assert code == 128 + signal.SIGTERM, errors.read_text()
+    assert not orphans, "workers outlived the parent"
+    assert not out.exists()
+    assert not [p for p in tmp_path.iterdir() if ".staging-" in p.name]
