@@ -214,8 +214,8 @@ class RiskModel:
             raise ModelError(f"{folder / 'model.txt'}: not a LightGBM model: {exc}") from None
         if booster.feature_name() != list(meta["feature_names"]):
             raise ModelError(
-                f"{folder}: model.txt features {booster.feature_name()} differ from "
-                f"meta.json feature_names {meta['feature_names']}"
+                f"{folder}: model.txt features differ from meta.json feature_names: "
+                + _name_difference(booster.feature_name(), list(meta["feature_names"]))
             )
         try:
             pipeline = FeaturePipeline.load(folder / "feature_state")
@@ -241,3 +241,21 @@ class RiskModel:
             meta=meta,
             drift_reference=drift_reference,
         )
+
+
+def _name_difference(booster: list[str], meta: list[str], *, shown: int = 5) -> str:
+    """What differs between two feature lists, in a line (not both lists: 167 names each)."""
+    only_booster = [n for n in booster if n not in set(meta)]
+    only_meta = [n for n in meta if n not in set(booster)]
+    parts = []
+    if only_booster:
+        parts.append(f"only in model.txt {only_booster[:shown]}")
+    if only_meta:
+        parts.append(f"only in meta.json {only_meta[:shown]}")
+    if not parts:
+        at = next(
+            (i for i, (a, b) in enumerate(zip(booster, meta, strict=False)) if a != b),
+            min(len(booster), len(meta)),
+        )
+        parts.append(f"the same names, in another order or repeated (first difference at {at})")
+    return f"{len(booster)} against {len(meta)} names; " + "; ".join(parts)

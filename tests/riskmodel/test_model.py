@@ -122,3 +122,21 @@ def test_missing_feature_column_is_named(saved: Saved) -> None:
     name = saved.model.feature_names[0]
     with pytest.raises(ModelError, match=name):
         saved.model.predict_table(saved.table.drop(columns=[name]))
+
+
+def test_a_renamed_feature_is_named_not_both_lists(saved: Saved, tmp_path: Path) -> None:
+    import json
+    import shutil
+
+    copy = tmp_path / "m"
+    shutil.copytree(saved.folder, copy)
+    meta = json.loads((copy / "meta.json").read_text(encoding="utf-8"))
+    first = meta["feature_names"][0]
+    meta["feature_names"][0] = "renamed_feature"
+    (copy / "meta.json").write_text(json.dumps(meta), encoding="utf-8")
+    with pytest.raises(ModelError) as caught:
+        RiskModel.load(copy)
+    message = str(caught.value)
+    assert f"only in model.txt ['{first}']" in message
+    assert "only in meta.json ['renamed_feature']" in message
+    assert len(message) < 400
