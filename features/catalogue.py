@@ -410,10 +410,19 @@ def describe(name: str, value: object) -> str:
     """The reviewer's sentence for ``name`` at ``value`` ("unknown" when missing)."""
     info = feature_info(name)
     if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA:
-        # a template's label before "{value}" when it is one ("longest AIS gap: ..."), else
-        # the feature's name in words (a sentence cut before its value reads wrongly)
-        prefix = info.template.split("{value", 1)[0].strip()
-        label = prefix[:-1] if prefix.endswith(":") else name.replace("_", " ")
+        # a template's label before "{value}" when it is one ("longest AIS gap: ..."); for
+        # a template that starts with its value, the words after it ("{value} hours without
+        # AIS signal in total"); else the feature's name in words (a sentence cut before its
+        # value reads wrongly)
+        prefix, _, rest = info.template.partition("{value")
+        prefix = prefix.strip()
+        suffix = rest.partition("}")[2].strip()
+        if prefix.endswith(":"):
+            label = prefix[:-1]
+        elif not prefix and suffix and not suffix.startswith(("of ", "%")):
+            label = suffix
+        else:
+            label = name.replace("_", " ")
         return f"{label}: not known (missing, or no earlier facts)"
     try:
         return info.template.format(value=value)

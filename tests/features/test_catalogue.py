@@ -67,6 +67,10 @@ def test_templates_read_in_plain_words() -> None:
     assert describe("route_ais_gap_hours_max", math.nan) == (
         "longest AIS gap: not known (missing, or no earlier facts)"
     )
+    # a template that starts with its value: the words after it, not the raw feature name
+    assert describe("route_ais_gap_hours_total", math.nan) == (
+        "hours without AIS signal in total: not known (missing, or no earlier facts)"
+    )
     assert describe("extra_office_id", "K1") == "office_id is K1"
     assert describe("hs_chapter", "09") == "HS chapter 09"
     assert describe("declared_value_usd", 1234.5) == "declared value of 1,234.50 USD"
