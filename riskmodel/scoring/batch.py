@@ -750,7 +750,6 @@ class _Context:
 
     model: RiskModel
     file: str
-    file_name: str
     mapping: Mapping | None
     options: ScoreOptions
     id_column: str
@@ -852,13 +851,14 @@ def _score_chunk(ctx: _Context, job: _Chunk) -> _Scored:
             int(idx) + 1, (str(column), str(why) + (hint if column == "declared_at" else ""))
         )
     if ctx.leg_rejects:
-        for idx, decl_id in enumerate(valid["declaration_id"].astype(object)):
-            bad_legs = ctx.leg_rejects.get(str(decl_id))
-            if bad_legs:
-                extra_reject.setdefault(
-                    int(valid.index[idx]) + 1,
-                    ("declaration_id", "route leg rejected: " + " | ".join(bad_legs)),
-                )
+        # only the rows whose id has a rejected leg, not a Python loop over every row
+        hit = isin(valid["declaration_id"], pd.Series(list(ctx.leg_rejects), dtype="str"))
+        for idx in np.flatnonzero(hit).tolist():
+            bad_legs = ctx.leg_rejects[str(valid["declaration_id"].iloc[idx])]
+            extra_reject.setdefault(
+                int(valid.index[idx]) + 1,
+                ("declaration_id", "route leg rejected: " + " | ".join(bad_legs)),
+            )
     rejects: list[tuple[int, str | None, Any, str]] = []
     for local in sorted(set(grouped) | set(extra_reject)):
         if local in grouped:
@@ -1116,7 +1116,6 @@ def score_batch(
     context = _Context(
         model=model,
         file=file,
-        file_name=path.name,
         mapping=mapping,
         options=options,
         id_column=id_column,

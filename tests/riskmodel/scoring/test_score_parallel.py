@@ -270,3 +270,33 @@ def test_sigterm_to_the_scoring_process_leaves_no_worker_and_no_staging(
     assert not orphans, "workers outlived the parent"
     assert not out.exists()
     assert not [p for p in tmp_path.iterdir() if ".staging-" in p.name]
+
+
+def test_a_rejected_route_leg_rejects_its_declaration_with_any_workers(
+    scoring_setup, small_world: Path, batch_writer, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    batch = scoring_setup.future.head(120).copy()
+    data = batch_writer(tmp_path / "data", batch)
+    legs = pd.read_parquet(small_world / "route_legs.parquet")
+    legs = legs[legs["declaration_id"].isin(set(batch["declaration_id"]))].reset_index(drop=True)
+    victim = str(legs.loc[3, "declaration_id"])
+    legs.loc[3, "leg_seq"] = 0  # the contract wants leg_seq >= 1
+    legs.to_parquet(data / "route_legs.parquet", index=False)
+    outputs = {}
+    for workers in (1, 2):
+        out = tmp_path / f"out-{workers}"
+        result = api.score(
+            str(scoring_setup.model_dir), data, out=out, chunk_rows=17, workers=workers
+        )
+        counts = result.counts
+        assert counts["scored"] + counts["rejected"] == len(batch)
+        rejects = pd.read_parquet(out / "rejects.parquet")
+        mine = rejects[rejects["source"] == "declarations.parquet"]
+        assert mine["declaration_id"].tolist() == [victim]
+        assert "route leg rejected: route_legs.parquet row 4" in mine["reason"].iloc[0]
+        leg_row = rejects[rejects["source"] == "route_legs.parquet"]
+        assert leg_row["row"].tolist() == [4] and leg_row["column"].tolist() == ["leg_seq"]
+        scores = pd.read_parquet(out / "scores.parquet")
+        assert victim not in set(scores["declaration_id"])
+        outputs[workers] = (out / "rejects.parquet").read_bytes()
+    assert outputs[1] == outputs[2]
